@@ -1,0 +1,12 @@
+#!/bin/sh
+# Installs the Debian 12 packages anml builds and tests with. Run as root (or with sudo).
+set -eu
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+    build-essential cmake ninja-build pkg-config git ca-certificates \
+    clang-14 libclang-rt-14-dev clang-format-14 \
+    libprotobuf-c-dev protobuf-c-compiler libcjson-dev libcmocka-dev \
+    python3 >/dev/null
