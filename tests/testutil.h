@@ -3,11 +3,14 @@
 #define ANML_TESTUTIL_H
 
 #undef NDEBUG
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+/* cmocka.h needs the headers above first. */
+// clang-format off
+#include <cmocka.h>
+// clang-format on
 
 #include "anml.h"
 
