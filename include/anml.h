@@ -104,6 +104,165 @@ ANML_API const char *anml_dtype_name(enum anml_dtype dtype);
  * Thread-safety: safe. */
 ANML_API int anml_dtype_bits(enum anml_dtype dtype);
 
+/* ---- tensors ----------------------------------------------------------------------------------
+ * A tensor is a plain description of caller- or library-owned memory: row-major (C order),
+ * `data` holds prod(shape) elements of `dtype` (fp16 as uint16_t bit patterns, bool one byte).
+ * A rank-0 tensor is a scalar with one element. */
+#define ANML_MAX_DIMS 8
+
+struct anml_tensor {
+    enum anml_dtype dtype;
+    int32_t rank;
+    int64_t shape[ANML_MAX_DIMS];
+    void *data;
+};
+
+/* A tensor with a name, for passing function inputs. */
+struct anml_named_tensor {
+    const char *name;
+    struct anml_tensor tensor;
+};
+
+/* Number of elements of a tensor (1 for rank 0); -1 if a dim is negative or the product
+ * overflows. Thread-safety: safe. */
+ANML_API int64_t anml_tensor_numel(const struct anml_tensor *t);
+
+/* Bytes of data of a tensor (numel * element size); 0 for sub-byte/string dtypes or bad shapes.
+ * Thread-safety: safe. */
+ANML_API size_t anml_tensor_nbytes(const struct anml_tensor *t);
+
+/* ---- .npy files -------------------------------------------------------------------------------
+ * Reads a NumPy .npy file (versions 1-3, C order, dtypes <f2 <f4 <f8 |b1 |i1 |u1 <i2 <u2 <i4 <u4
+ * <i8 <u8). On success *out describes the array and out->data is allocated.
+ * Ownership: caller frees out->data with anml_free. Thread-safety: safe. */
+ANML_API enum anml_status anml_npy_read(const char *path, struct anml_tensor *out,
+                                        struct anml_error *err);
+/* Writes a tensor as a version-1 .npy file. Thread-safety: safe. */
+ANML_API enum anml_status anml_npy_write(const char *path, const struct anml_tensor *t,
+                                         struct anml_error *err);
+
+/* ---- programs: one CoreML ML Program (component-level API) ------------------------------------
+ * A program is loaded from a .mlmodelc directory, a .mlpackage directory or a bare model.mil
+ * file. Loading parses the program, validates every weight reference against the weight files
+ * (which stay memory-mapped, read-only) and checks that every op is implemented, so that an
+ * unsupported op is reported here, by name, and never during a run.
+ *
+ * A program is immutable after loading: it may be shared by any number of threads and contexts.
+ * It must outlive every context and state created from it. */
+struct anml_program;
+
+/* Loads a program. On failure *out is NULL and err (optional) says what and where.
+ * Ownership: caller frees *out with anml_program_free. Thread-safety: safe. */
+ANML_API enum anml_status anml_program_load(const char *path, struct anml_program **out,
+                                            struct anml_error *err);
+
+/* Loads a program from model.mil text in memory; `model_dir` is what @model_path stands for
+ * (where weights/ would be), or NULL. Used for tests and tools.
+ * Ownership: caller frees *out with anml_program_free. Thread-safety: safe. */
+ANML_API enum anml_status anml_program_load_mil(const char *text, size_t len, const char *model_dir,
+                                                struct anml_program **out, struct anml_error *err);
+
+/* Frees a program. NULL is a no-op. Thread-safety: no other call may use the program. */
+ANML_API void anml_program_free(struct anml_program *prog);
+
+/* Number of functions and the name of function i (0-based; NULL when out of range).
+ * Ownership: borrowed, valid while the program lives. Thread-safety: safe. */
+ANML_API int32_t anml_program_n_functions(const struct anml_program *prog);
+ANML_API const char *anml_program_function_name(const struct anml_program *prog, int32_t i);
+
+/* The function used when none is named (defaultFunctionName, else "main", else the first).
+ * Ownership: borrowed. Thread-safety: safe. */
+ANML_API const char *anml_program_default_function(const struct anml_program *prog);
+
+enum anml_io_kind { ANML_IO_INPUT = 0, ANML_IO_OUTPUT, ANML_IO_STATE, ANML_IO_KIND_COUNT };
+
+/* One entry of a function signature. shape[i] is -1 for a flexible dimension. */
+struct anml_io_desc {
+    const char *name; /* borrowed from the program */
+    enum anml_dtype dtype;
+    int32_t rank;
+    int64_t shape[ANML_MAX_DIMS];
+};
+
+/* Number of inputs / outputs / states of function `fn` (NULL = default function); -1 when there
+ * is no such function. Thread-safety: safe. */
+ANML_API int32_t anml_program_io_count(const struct anml_program *prog, const char *fn,
+                                       enum anml_io_kind kind);
+/* Describes entry i of that list. Returns ANML_E_NOT_FOUND for a bad function or index.
+ * Thread-safety: safe. */
+ANML_API enum anml_status anml_program_io(const struct anml_program *prog, const char *fn,
+                                          enum anml_io_kind kind, int32_t i,
+                                          struct anml_io_desc *out);
+
+/* ---- states ------------------------------------------------------------------------------------
+ * A state holds named persistent buffers (the KV cache of ANEMLL models). One state object may
+ * be passed to several functions and several programs: each state input of a function binds to
+ * the buffer with the same name, whose dtype and shape must match. New buffers are zero-filled. */
+struct anml_state;
+
+/* Creates an empty state (no buffers). Ownership: caller frees with anml_state_free.
+ * Thread-safety: safe. */
+ANML_API enum anml_status anml_state_create(struct anml_state **out, struct anml_error *err);
+
+/* Adds (zero-filled) every state buffer that function `fn` of `prog` declares and the state does
+ * not have yet; existing buffers with the same name must have the same dtype and shape
+ * (ANML_E_SHAPE otherwise). Thread-safety: the state must not be in use by another call. */
+ANML_API enum anml_status anml_state_add_program(struct anml_state *state,
+                                                 const struct anml_program *prog, const char *fn,
+                                                 struct anml_error *err);
+
+/* Frees a state and its buffers. NULL is a no-op. */
+ANML_API void anml_state_free(struct anml_state *state);
+
+/* Number of buffers, and a view of buffer i or of the buffer called `name`. The view's data may be
+ * read and written by the caller between runs (that is how a state is loaded or saved).
+ * Ownership: borrowed, valid until the state is freed. Returns ANML_E_NOT_FOUND when absent.
+ * Thread-safety: not while a run uses the state. */
+ANML_API int32_t anml_state_count(const struct anml_state *state);
+ANML_API enum anml_status anml_state_buffer(struct anml_state *state, int32_t i, const char **name,
+                                            struct anml_tensor *view);
+ANML_API enum anml_status anml_state_find(struct anml_state *state, const char *name,
+                                          struct anml_tensor *view);
+
+/* ---- contexts: running one function ------------------------------------------------------------
+ * A context holds what running one function needs: its plan (shapes, memory layout) and the
+ * activation memory. Create one per function and per thread; a run allocates nothing.
+ *
+ * Rounding policy: tensors keep the program's storage dtype (fp16 stays fp16 in memory); each op
+ * computes in fp32 (sums and dot products accumulate in fp32) and rounds its result once to the
+ * output dtype, round-to-nearest-even. */
+struct anml_context;
+
+/* Creates a context for function `fn` (NULL = default function). Shape inference and memory
+ * planning happen here for the declared input shapes; for inputs with enumerated shapes every
+ * enumerated shape is checked. Ownership: caller frees with anml_context_free; the program must
+ * outlive it. Thread-safety: safe (the program is only read). */
+ANML_API enum anml_status anml_context_create(const struct anml_program *prog, const char *fn,
+                                              struct anml_context **out, struct anml_error *err);
+ANML_API void anml_context_free(struct anml_context *ctx);
+
+/* Runs the function. `inputs` must name every function input once, with the declared dtype and
+ * a shape the function accepts (a different shape among the allowed ones re-plans, which
+ * allocates). `state` must hold every state buffer the function declares (see
+ * anml_state_add_program); it may be NULL for functions without states. On error the detail is
+ * in anml_context_errmsg(). Thread-safety: one thread at a time per context and per state. */
+ANML_API enum anml_status anml_context_run(struct anml_context *ctx,
+                                           const struct anml_named_tensor *inputs, int32_t n_inputs,
+                                           struct anml_state *state);
+
+/* The output called `name` of the last successful run (or output i in declaration order).
+ * Ownership: borrowed, valid until the next run or anml_context_free.
+ * Returns ANML_E_NOT_FOUND when absent, ANML_E_MISUSE before a successful run. */
+ANML_API enum anml_status anml_context_output(const struct anml_context *ctx, const char *name,
+                                              struct anml_tensor *out);
+ANML_API int32_t anml_context_n_outputs(const struct anml_context *ctx);
+ANML_API enum anml_status anml_context_output_at(const struct anml_context *ctx, int32_t i,
+                                                 const char **name, struct anml_tensor *out);
+
+/* The message of the last failed call on this context ("" when none); names the op and where.
+ * Ownership: borrowed, valid until the next call on ctx. */
+ANML_API const char *anml_context_errmsg(const struct anml_context *ctx);
+
 /* ---- logging (the only global state) ------------------------------------------------------- */
 enum anml_log_level {
     ANML_LOG_LEVEL_ERROR = 0,
