@@ -261,5 +261,12 @@ enum anml_status anml__mil_write_mlmodelc(const struct mil_program *prog, const 
  * difference returns false and describes the first one in why. */
 bool anml__mil_program_equal(const struct mil_program *a, const struct mil_program *b, char *why,
                              size_t why_len);
+/* Formats a float the way coremlc prints it: lowercase C99 hex float with trailing zero digits
+ * trimmed and subnormals normalized ("0x0p+0", "-0x0p+0", "0x1p-24", "0x1.91eb86p+1"), or "inf",
+ * "-inf", "nan". strtod parses every output back to the identical value. snprintf semantics. */
+int anml__mil_format_float(double v, char *buf, size_t cap);
+/* Writes s as a double-quoted MIL string literal, escaping '"', '\\', newline and tab.
+ * snprintf semantics. */
+int anml__mil_format_string(const char *s, char *buf, size_t cap);
 
 #endif /* ANML_COREML_PROGRAM_H */
