@@ -1,6 +1,1086 @@
-/* STUB: op family 'linear' (filled in by its implementer). */
+/*
+ * linear.c -- the linear-algebra op family of the MIL executor (coreml-format.md §9.7, §9.12):
+ * conv (1-3 spatial dims, strides, dilations, padding modes, groups, bias), linear, matmul
+ * (transposes, rank-1 promotion, batch broadcasting), einsum (the two supported equations) and
+ * scaled_dot_product_attention.
+ *
+ * The hot path of ANEMLL models is conv 1x1 (and linear) against a constant weight that is either
+ * dense fp16 or a palettized LUT weight kept in its compressed form. Weights are therefore only
+ * ever read one output-channel row at a time: the row is decoded (LUT) or converted (fp16) to fp32
+ * in scratch, then dotted with every activation column, so a weight is decoded once per run
+ * whatever the number of tokens, and never exists as a full fp32 copy. Activations are small by
+ * comparison and are converted to fp32 (transposed where that makes the dots contiguous) once per
+ * run. All sums accumulate in fp32 and each output element is rounded once to the output dtype.
+ */
+#include <math.h>
+#include <string.h>
+
 #include "exec/exec.h"
+#include "kernels/kernels.h"
+
+/* ---- scratch carving ----
+ * infer and run carve the same sequence of fp32 buffers: in infer (base NULL) only the total is
+ * computed and requested, in run the pointers are handed out. */
+
+struct carve {
+    char *base;
+    size_t used;
+    bool overflow;
+};
+
+static float *carve_f32(struct carve *cv, int64_t n) {
+    size_t bytes;
+    if (n < 0 || !anml__mul_size((size_t)n, sizeof(float), &bytes) ||
+        !anml__add_size(bytes, 63, &bytes)) {
+        cv->overflow = true;
+        return NULL;
+    }
+    bytes &= ~(size_t)63; /* keep every buffer 64-byte aligned relative to the base */
+    float *p = cv->base ? (float *)(void *)(cv->base + cv->used) : NULL;
+    if (!anml__add_size(cv->used, bytes, &cv->used)) {
+        cv->overflow = true;
+    }
+    return p;
+}
+
+static enum anml_status carve_request(struct ex_call *c, const struct carve *cv) {
+    if (cv->overflow) {
+        return ex_fail(c, ANML_E_SHAPE, "scratch memory size overflows");
+    }
+    ex_request_scratch(c, cv->used);
+    return ANML_OK;
+}
+
+static struct carve carve_run(struct ex_call *c) {
+    struct carve cv = { (char *)c->scratch, 0, false };
+    return cv;
+}
+
+/* ---- element access helpers ---- */
+
+/* Elements [first, first + n) of t (row-major) as fp32: decoded from the palette for a compressed
+ * constant, converted otherwise. */
+static void load_f32(const struct ex_tensor *t, int64_t first, int64_t n, float *dst) {
+    if (!t->data) {
+        /* Only a compressed LUT constant has no data; lut_args is NULL until the LUT decoder
+         * lands, so the planner never hands one to these ops. */
+        ANML_ASSERT(t->lut != NULL);
+        ANML_ASSERT(!"compressed weights are not enabled for this op");
+    }
+    ex_to_f32(t, first, n, dst);
+}
+
+/* dst[j * rows + i] = t[off + i * cols + j] in fp32, using `tmp` (cols floats) for one source
+ * row at a time so that the dtype conversion stays out of the scatter loop. */
+static void load_transposed_f32(const struct ex_tensor *t, int64_t off, int64_t rows, int64_t cols,
+                                float *dst, float *tmp) {
+    for (int64_t i = 0; i < rows; i++) {
+        load_f32(t, off + i * cols, cols, tmp);
+        for (int64_t j = 0; j < cols; j++) {
+            dst[j * rows + i] = tmp[j];
+        }
+    }
+}
+
+static bool is_const(const struct ex_tensor *t) {
+    return t->kind == EX_VALUE_CONST;
+}
+
+/* A float parameter (weight, bias) next to a float activation x: before iOS17 both share one
+ * dtype; from iOS17 on a constant parameter may use the other float dtype. */
+static bool check_float_param(struct ex_call *c, const struct ex_tensor *x,
+                              const struct ex_tensor *p, const char *what) {
+    if (!ex_is_float(p->dtype)) {
+        ex_fail(c, ANML_E_SHAPE, "%s '%s' must be fp16 or fp32, got %s", what, p->name,
+                anml_dtype_name(p->dtype));
+        return false;
+    }
+    if (p->dtype != x->dtype && (c->opset < 7 || !is_const(p))) {
+        ex_fail(c, ANML_E_SHAPE,
+                "%s '%s' is %s but x is %s (a different dtype needs iOS17 and a constant)", what,
+                p->name, anml_dtype_name(p->dtype), anml_dtype_name(x->dtype));
+        return false;
+    }
+    return true;
+}
+
+/* An optional int vector parameter of exactly `want` entries; `dflt` fills it when absent. */
+static bool read_ints(struct ex_call *c, const char *name, int64_t *out, int32_t want,
+                      int64_t dflt) {
+    if (!ex_in(c, name)) {
+        for (int32_t i = 0; i < want; i++) {
+            out[i] = dflt;
+        }
+        return true;
+    }
+    int64_t tmp[2 * EX_MAX_DIMS];
+    int32_t n = 0;
+    if (!ex_const_i64s(c, name, tmp, 2 * EX_MAX_DIMS, &n)) {
+        return false;
+    }
+    if (n != want) {
+        ex_fail(c, ANML_E_SHAPE, "'%s' must have %d entries, got %d", name, (int)want, (int)n);
+        return false;
+    }
+    memcpy(out, tmp, (size_t)want * sizeof(int64_t));
+    return true;
+}
+
+/* An optional bool parameter (default false). */
+static bool read_bool(struct ex_call *c, const char *name, bool *out) {
+    *out = false;
+    if (!ex_in(c, name)) {
+        return true;
+    }
+    return ex_const_bool(c, name, out);
+}
+
+/* A bias: absent, or a constant vector of n floats. */
+static bool check_bias(struct ex_call *c, const struct ex_tensor *x, const struct ex_tensor *b,
+                       int64_t n) {
+    if (!b) {
+        return true;
+    }
+    if (b->rank > 1 || b->numel != n) {
+        ex_fail(c, ANML_E_SHAPE, "bias '%s' must be a vector of %lld values, got %lld", b->name,
+                (long long)n, (long long)b->numel);
+        return false;
+    }
+    if (!b->data) {
+        ex_fail(c, ANML_E_UNSUPPORTED, "bias '%s' must be dense", b->name);
+        return false;
+    }
+    return check_float_param(c, x, b, "bias");
+}
+
+/* Linear index into an operand whose (right-aligned) batch shape broadcasts to oshape, for the
+ * output batch element with linear index oi. */
+static int64_t bcast_index(const int64_t *oshape, int32_t orank, int64_t oi, const int64_t *shape,
+                           int32_t rank) {
+    int64_t idx = 0, stride = 1;
+    for (int32_t d = orank - 1; d >= 0; d--) {
+        int64_t coord = oi % oshape[d];
+        oi /= oshape[d];
+        int32_t sd = d - (orank - rank);
+        if (sd >= 0) {
+            if (shape[sd] != 1) {
+                idx += coord * stride;
+            }
+            stride *= shape[sd];
+        }
+    }
+    return idx;
+}
+
+/* ---- conv ---- */
+
+/* Geometry of a conv, spatial dims padded to three (leading dims of size 1) so that one loop
+ * nest serves 1-D, 2-D and 3-D. */
+struct conv_geom {
+    int64_t n, cin, cout, groups, cin_g, cout_g;
+    int64_t in[3], k[3], out[3], stride[3], dil[3], pad_before[3];
+    int64_t in_sp, out_sp, k_sp; /* products over the spatial dims */
+    bool pointwise;              /* 1x1 kernel, stride 1, no padding: a plain GEMM */
+};
+
+static enum anml_status conv_geometry(struct ex_call *c, struct conv_geom *g) {
+    const struct ex_tensor *x = ex_req(c, "x");
+    const struct ex_tensor *w = x ? ex_req(c, "weight") : NULL;
+    if (!w) {
+        return ANML_E_FORMAT;
+    }
+    if (!ex_is_float(x->dtype)) {
+        return ex_fail(c, ANML_E_SHAPE, "x '%s' must be fp16 or fp32, got %s", x->name,
+                       anml_dtype_name(x->dtype));
+    }
+    if (x->rank < 3 || x->rank > 5) {
+        return ex_fail(c, ANML_E_SHAPE, "x '%s' must have rank 3 to 5 ([N, Cin, *D]), got %d",
+                       x->name, (int)x->rank);
+    }
+    if (w->rank != x->rank) {
+        return ex_fail(c, ANML_E_SHAPE, "weight '%s' has rank %d but x has rank %d", w->name,
+                       (int)w->rank, (int)x->rank);
+    }
+    if (!check_float_param(c, x, w, "weight")) {
+        return ANML_E_SHAPE;
+    }
+    int32_t ns = x->rank - 2;
+    memset(g, 0, sizeof *g);
+    g->groups = 1;
+    if (ex_in(c, "groups") && !ex_const_i64(c, "groups", &g->groups)) {
+        return ANML_E_SHAPE;
+    }
+    g->n = x->shape[0];
+    g->cin = x->shape[1];
+    g->cout = w->shape[0];
+    if (g->groups < 1 || g->cin % g->groups != 0 || g->cout % g->groups != 0) {
+        return ex_fail(c, ANML_E_SHAPE,
+                       "groups %lld must be >= 1 and divide Cin %lld and Cout %lld",
+                       (long long)g->groups, (long long)g->cin, (long long)g->cout);
+    }
+    g->cin_g = g->cin / g->groups;
+    g->cout_g = g->cout / g->groups;
+    if (w->shape[1] != g->cin_g) {
+        return ex_fail(c, ANML_E_SHAPE,
+                       "weight '%s' has %lld input channels per group, expected Cin/groups = %lld",
+                       w->name, (long long)w->shape[1], (long long)g->cin_g);
+    }
+    int64_t strides[3], dils[3], pads[6] = { 0 };
+    if (!read_ints(c, "strides", strides, ns, 1) || !read_ints(c, "dilations", dils, ns, 1)) {
+        return ANML_E_SHAPE;
+    }
+    const char *pad_type = "valid";
+    if (ex_in(c, "pad_type")) {
+        pad_type = ex_const_str(c, "pad_type");
+        if (!pad_type) {
+            return ANML_E_SHAPE;
+        }
+    }
+    bool custom = strcmp(pad_type, "custom") == 0;
+    bool same = strcmp(pad_type, "same") == 0;
+    bool same_lower = strcmp(pad_type, "same_lower") == 0;
+    if (!custom && !same && !same_lower && strcmp(pad_type, "valid") != 0) {
+        return ex_fail(c, ANML_E_UNSUPPORTED,
+                       "pad_type \"%s\" is not one of valid, same, same_lower, custom", pad_type);
+    }
+    if (custom && !read_ints(c, "pad", pads, 2 * ns, 0)) {
+        return ANML_E_SHAPE;
+    }
+    for (int32_t d = 0; d < 3; d++) {
+        g->in[d] = g->k[d] = g->out[d] = g->stride[d] = g->dil[d] = 1;
+    }
+    for (int32_t i = 0; i < ns; i++) {
+        int32_t d = 3 - ns + i;
+        g->in[d] = x->shape[2 + i];
+        g->k[d] = w->shape[2 + i];
+        g->stride[d] = strides[i];
+        g->dil[d] = dils[i];
+        if (strides[i] < 1 || dils[i] < 1 || pads[2 * i] < 0 || pads[2 * i + 1] < 0) {
+            return ex_fail(c, ANML_E_SHAPE,
+                           "spatial dim %d: strides and dilations must be >= 1 and pads >= 0", i);
+        }
+        if (g->k[d] < 1 || g->in[d] < 1 || strides[i] > INT32_MAX || dils[i] > INT32_MAX ||
+            pads[2 * i] > INT32_MAX || pads[2 * i + 1] > INT32_MAX) {
+            return ex_fail(c, ANML_E_SHAPE, "spatial dim %d: bad sizes", i);
+        }
+        int64_t keff = (g->k[d] - 1) * g->dil[d] + 1;
+        int64_t before = pads[2 * i], after = pads[2 * i + 1];
+        if (same || same_lower) {
+            int64_t s = g->stride[d], din = g->in[d];
+            int64_t total = s * ((din + s - 1) / s) - din + keff - s;
+            if (total < 0) {
+                total = 0;
+            }
+            before = same ? total / 2 : total - total / 2;
+            after = total - before;
+        }
+        int64_t padded = g->in[d] + before + after;
+        if (padded < keff) {
+            return ex_fail(c, ANML_E_SHAPE,
+                           "spatial dim %d: effective kernel %lld is larger than the padded "
+                           "input %lld",
+                           i, (long long)keff, (long long)padded);
+        }
+        g->out[d] = (padded - keff) / g->stride[d] + 1;
+        g->pad_before[d] = before;
+    }
+    g->in_sp = g->in[0] * g->in[1] * g->in[2];
+    g->out_sp = g->out[0] * g->out[1] * g->out[2];
+    g->k_sp = g->k[0] * g->k[1] * g->k[2];
+    g->pointwise = g->k_sp == 1 && g->out_sp == g->in_sp;
+    for (int32_t d = 0; d < 3; d++) {
+        g->pointwise = g->pointwise && g->stride[d] == 1 && g->pad_before[d] == 0;
+    }
+    return ANML_OK;
+}
+
+/* Scratch of a conv: x in fp32 (transposed to [N, D, Cin] for the pointwise path), one weight
+ * row, one output row. */
+static void conv_carve(struct carve *cv, const struct conv_geom *g, float **xf, float **wrow,
+                       float **orow) {
+    *xf = carve_f32(cv, g->n * g->cin * g->in_sp);
+    *wrow = carve_f32(cv, g->cin_g * g->k_sp);
+    *orow = carve_f32(cv, g->out_sp > g->in_sp ? g->out_sp : g->in_sp);
+}
+
+static enum anml_status infer_conv(struct ex_call *c) {
+    struct conv_geom g;
+    enum anml_status st = conv_geometry(c, &g);
+    if (st != ANML_OK) {
+        return st;
+    }
+    const struct ex_tensor *x = ex_in(c, "x");
+    if (!check_bias(c, x, ex_in(c, "bias"), g.cout)) {
+        return ANML_E_SHAPE;
+    }
+    int64_t shape[5] = { g.n, g.cout };
+    int32_t ns = x->rank - 2;
+    for (int32_t i = 0; i < ns; i++) {
+        shape[2 + i] = g.out[3 - ns + i];
+    }
+    int64_t numel;
+    if (!anml__shape_numel(shape, x->rank, &numel)) {
+        return ex_fail(c, ANML_E_SHAPE, "output shape overflows");
+    }
+    ex_set_shape(c->outs[0], x->dtype, x->rank, shape);
+    struct carve cv = { 0 };
+    float *xf, *wrow, *orow;
+    conv_carve(&cv, &g, &xf, &wrow, &orow);
+    return carve_request(c, &cv);
+}
+
+/* One output row (all output positions of channel o, batch n) of a general conv. */
+static void conv_direct_row(const struct conv_geom *g, const float *xn, const float *wrow,
+                            int64_t grp, float *orow) {
+    for (int64_t od = 0; od < g->out[0]; od++) {
+        for (int64_t oh = 0; oh < g->out[1]; oh++) {
+            for (int64_t ow = 0; ow < g->out[2]; ow++) {
+                float acc = 0.0f;
+                for (int64_t ci = 0; ci < g->cin_g; ci++) {
+                    const float *xc = xn + (grp * g->cin_g + ci) * g->in_sp;
+                    const float *wc = wrow + ci * g->k_sp;
+                    for (int64_t kd = 0; kd < g->k[0]; kd++) {
+                        int64_t id = od * g->stride[0] + kd * g->dil[0] - g->pad_before[0];
+                        if (id < 0 || id >= g->in[0]) {
+                            continue;
+                        }
+                        for (int64_t kh = 0; kh < g->k[1]; kh++) {
+                            int64_t ih = oh * g->stride[1] + kh * g->dil[1] - g->pad_before[1];
+                            if (ih < 0 || ih >= g->in[1]) {
+                                continue;
+                            }
+                            const float *xrow = xc + (id * g->in[1] + ih) * g->in[2];
+                            const float *wk = wc + (kd * g->k[1] + kh) * g->k[2];
+                            for (int64_t kw = 0; kw < g->k[2]; kw++) {
+                                int64_t iw = ow * g->stride[2] + kw * g->dil[2] - g->pad_before[2];
+                                if (iw >= 0 && iw < g->in[2]) {
+                                    acc += wk[kw] * xrow[iw];
+                                }
+                            }
+                        }
+                    }
+                }
+                orow[(od * g->out[1] + oh) * g->out[2] + ow] = acc;
+            }
+        }
+    }
+}
+
+static enum anml_status run_conv(struct ex_call *c) {
+    struct conv_geom g;
+    enum anml_status st = conv_geometry(c, &g);
+    if (st != ANML_OK) {
+        return st;
+    }
+    const struct ex_tensor *x = ex_in(c, "x");
+    const struct ex_tensor *w = ex_in(c, "weight");
+    const struct ex_tensor *b = ex_in(c, "bias");
+    struct ex_tensor *out = c->outs[0];
+    struct carve cv = carve_run(c);
+    float *xf, *wrow, *orow;
+    conv_carve(&cv, &g, &xf, &wrow, &orow);
+    ANML_ASSERT(cv.used <= c->scratch_size);
+
+    if (g.pointwise) {
+        /* xt[n][p][ci]: each output position's input channels contiguous for the dots */
+        for (int64_t n = 0; n < g.n; n++) {
+            load_transposed_f32(x, n * g.cin * g.in_sp, g.cin, g.in_sp, xf + n * g.in_sp * g.cin,
+                                orow);
+        }
+    } else {
+        ex_to_f32(x, 0, x->numel, xf);
+    }
+    int64_t wlen = g.cin_g * g.k_sp;
+    for (int64_t o = 0; o < g.cout; o++) {
+        int64_t grp = o / g.cout_g;
+        load_f32(w, o * wlen, wlen, wrow);
+        float bias = b ? ex_get_f32(b, o) : 0.0f;
+        for (int64_t n = 0; n < g.n; n++) {
+            if (g.pointwise) {
+                anml__ref_dot_rows_f32(wrow, xf + n * g.in_sp * g.cin + grp * g.cin_g, g.cin_g,
+                                       g.cin, g.in_sp, orow, 1);
+            } else {
+                conv_direct_row(&g, xf + n * g.cin * g.in_sp, wrow, grp, orow);
+            }
+            for (int64_t j = 0; j < g.out_sp; j++) {
+                orow[j] += bias;
+            }
+            ex_from_f32(out, (n * g.cout + o) * g.out_sp, g.out_sp, orow);
+        }
+    }
+    return ANML_OK;
+}
+
+/* ---- linear ---- */
+
+struct linear_geom {
+    int64_t m, din, dout;
+};
+
+static enum anml_status linear_check(struct ex_call *c, struct linear_geom *g) {
+    const struct ex_tensor *x = ex_req(c, "x");
+    const struct ex_tensor *w = x ? ex_req(c, "weight") : NULL;
+    if (!w) {
+        return ANML_E_FORMAT;
+    }
+    if (x->rank < 1) {
+        return ex_fail(c, ANML_E_SHAPE, "x '%s' must have rank >= 1", x->name);
+    }
+    if (w->rank != 2) {
+        return ex_fail(c, ANML_E_SHAPE, "weight '%s' must have rank 2 ([Dout, Din]), got %d",
+                       w->name, (int)w->rank);
+    }
+    g->din = x->shape[x->rank - 1];
+    g->dout = w->shape[0];
+    g->m = g->din > 0 ? x->numel / g->din : 0;
+    if (w->shape[1] != g->din) {
+        return ex_fail(c, ANML_E_SHAPE, "weight '%s' has Din %lld but x '%s' has %lld", w->name,
+                       (long long)w->shape[1], x->name, (long long)g->din);
+    }
+    if (ex_is_float(x->dtype)) {
+        if (!check_float_param(c, x, w, "weight")) {
+            return ANML_E_SHAPE;
+        }
+    } else if (x->dtype == ANML_DTYPE_INT32) {
+        if (!ex_is_int(w->dtype) || !w->data) {
+            return ex_fail(c, ANML_E_SHAPE,
+                           "weight '%s' must be a dense integer tensor for an "
+                           "int32 x",
+                           w->name);
+        }
+    } else {
+        return ex_fail(c, ANML_E_SHAPE, "x '%s' must be fp16, fp32 or int32, got %s", x->name,
+                       anml_dtype_name(x->dtype));
+    }
+    const struct ex_tensor *b = ex_in(c, "bias");
+    if (b) {
+        if (b->rank > 1 || b->numel != g->dout || !b->data) {
+            return ex_fail(c, ANML_E_SHAPE, "bias '%s' must be a vector of %lld values", b->name,
+                           (long long)g->dout);
+        }
+        if (ex_is_float(x->dtype) ? !check_float_param(c, x, b, "bias") : !ex_is_int(b->dtype)) {
+            return ex_fail(c, ANML_E_SHAPE, "bias '%s' has dtype %s, incompatible with x", b->name,
+                           anml_dtype_name(b->dtype));
+        }
+    }
+    return ANML_OK;
+}
+
+static void linear_carve(struct carve *cv, const struct linear_geom *g, float **xf, float **wrow,
+                         float **of) {
+    *xf = carve_f32(cv, g->m * g->din);
+    *wrow = carve_f32(cv, g->din);
+    *of = carve_f32(cv, g->m * g->dout);
+}
+
+static enum anml_status infer_linear(struct ex_call *c) {
+    struct linear_geom g;
+    enum anml_status st = linear_check(c, &g);
+    if (st != ANML_OK) {
+        return st;
+    }
+    const struct ex_tensor *x = ex_in(c, "x");
+    int64_t shape[EX_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->rank - 1] = g.dout;
+    int64_t numel;
+    if (!anml__shape_numel(shape, x->rank, &numel)) {
+        return ex_fail(c, ANML_E_SHAPE, "output shape overflows");
+    }
+    ex_set_shape(c->outs[0], x->dtype, x->rank, shape);
+    if (!ex_is_float(x->dtype)) {
+        return ANML_OK;
+    }
+    struct carve cv = { 0 };
+    float *xf, *wrow, *of;
+    linear_carve(&cv, &g, &xf, &wrow, &of);
+    return carve_request(c, &cv);
+}
+
+static enum anml_status run_linear(struct ex_call *c) {
+    struct linear_geom g;
+    enum anml_status st = linear_check(c, &g);
+    if (st != ANML_OK) {
+        return st;
+    }
+    const struct ex_tensor *x = ex_in(c, "x");
+    const struct ex_tensor *w = ex_in(c, "weight");
+    const struct ex_tensor *b = ex_in(c, "bias");
+    struct ex_tensor *out = c->outs[0];
+    if (!ex_is_float(x->dtype)) {
+        /* integer linear: exact int64 sums, stored with the output dtype's wrap-around */
+        for (int64_t m = 0; m < g.m; m++) {
+            for (int64_t o = 0; o < g.dout; o++) {
+                uint64_t acc = b ? (uint64_t)ex_get_i64(b, o) : 0;
+                for (int64_t i = 0; i < g.din; i++) {
+                    acc += (uint64_t)ex_get_i64(x, m * g.din + i) *
+                           (uint64_t)ex_get_i64(w, o * g.din + i);
+                }
+                ex_set_i64(out, m * g.dout + o, (int64_t)acc);
+            }
+        }
+        return ANML_OK;
+    }
+    struct carve cv = carve_run(c);
+    float *xf, *wrow, *of;
+    linear_carve(&cv, &g, &xf, &wrow, &of);
+    ANML_ASSERT(cv.used <= c->scratch_size);
+    ex_to_f32(x, 0, g.m * g.din, xf);
+    for (int64_t o = 0; o < g.dout; o++) {
+        load_f32(w, o * g.din, g.din, wrow);
+        anml__ref_dot_rows_f32(wrow, xf, g.din, g.din, g.m, of + o, g.dout);
+        if (b) {
+            float bias = ex_get_f32(b, o);
+            for (int64_t m = 0; m < g.m; m++) {
+                of[m * g.dout + o] += bias;
+            }
+        }
+    }
+    ex_from_f32(out, 0, g.m * g.dout, of);
+    return ANML_OK;
+}
+
+/* ---- matmul ---- */
+
+/* out[b] = X_eff[b] @ Y_eff[b] with X_eff [M, K], Y_eff [K, N]. In storage, x is [.., M, K]
+ * (or [.., K, M] when tx) and y is [.., K, N] (or [.., N, K] when ty); a rank-1 x is one row
+ * [1, K] and a rank-1 y one column [K, 1] (transposes do not apply to them). */
+struct matmul_geom {
+    int64_t m, k, n;
+    bool tx, ty;
+    int32_t xbr, ybr, obr; /* batch ranks */
+    int64_t xb[EX_MAX_DIMS], yb[EX_MAX_DIMS], ob[EX_MAX_DIMS];
+    int64_t n_batch;
+    /* The operand read one storage row at a time (a constant weight, possibly compressed); the
+     * other one is converted to an fp32 panel per batch element. */
+    bool stream_x;
+};
+
+static bool matmul_dtype_ok(enum anml_dtype dt) {
+    return dt == ANML_DTYPE_F16 || dt == ANML_DTYPE_F32 || dt == ANML_DTYPE_INT32;
+}
+
+static enum anml_status matmul_check(struct ex_call *c, struct matmul_geom *g,
+                                     enum anml_dtype *out_dt) {
+    const struct ex_tensor *x = ex_req(c, "x");
+    const struct ex_tensor *y = x ? ex_req(c, "y") : NULL;
+    if (!y) {
+        return ANML_E_FORMAT;
+    }
+    memset(g, 0, sizeof *g);
+    if (!read_bool(c, "transpose_x", &g->tx) || !read_bool(c, "transpose_y", &g->ty)) {
+        return ANML_E_SHAPE;
+    }
+    if (x->rank < 1 || y->rank < 1) {
+        return ex_fail(c, ANML_E_SHAPE, "x and y must have rank >= 1 (got %d and %d)", (int)x->rank,
+                       (int)y->rank);
+    }
+    if (!matmul_dtype_ok(x->dtype) || !matmul_dtype_ok(y->dtype)) {
+        return ex_fail(c, ANML_E_SHAPE, "x and y must be fp16, fp32 or int32 (got %s and %s)",
+                       anml_dtype_name(x->dtype), anml_dtype_name(y->dtype));
+    }
+    *out_dt = x->dtype;
+    if (x->dtype != y->dtype) {
+        if (c->opset < 7 || is_const(x) == is_const(y)) {
+            return ex_fail(c, ANML_E_SHAPE,
+                           "x is %s but y is %s (different dtypes need iOS17 and exactly one "
+                           "constant operand)",
+                           anml_dtype_name(x->dtype), anml_dtype_name(y->dtype));
+        }
+        *out_dt = is_const(x) ? y->dtype : x->dtype;
+    }
+    int64_t k2;
+    if (x->rank == 1) {
+        g->m = 1;
+        g->k = x->shape[0];
+        g->tx = false;
+    } else {
+        int64_t r0 = x->shape[x->rank - 2], r1 = x->shape[x->rank - 1];
+        g->m = g->tx ? r1 : r0;
+        g->k = g->tx ? r0 : r1;
+        g->xbr = x->rank - 2;
+        memcpy(g->xb, x->shape, (size_t)g->xbr * sizeof(int64_t));
+    }
+    if (y->rank == 1) {
+        k2 = y->shape[0];
+        g->n = 1;
+        g->ty = false;
+    } else {
+        int64_t r0 = y->shape[y->rank - 2], r1 = y->shape[y->rank - 1];
+        k2 = g->ty ? r1 : r0;
+        g->n = g->ty ? r0 : r1;
+        g->ybr = y->rank - 2;
+        memcpy(g->yb, y->shape, (size_t)g->ybr * sizeof(int64_t));
+    }
+    if (k2 != g->k) {
+        return ex_fail(c, ANML_E_SHAPE,
+                       "inner dimensions differ: x '%s' has K = %lld, y '%s' has "
+                       "K = %lld",
+                       x->name, (long long)g->k, y->name, (long long)k2);
+    }
+    g->obr = g->xbr > g->ybr ? g->xbr : g->ybr;
+    g->n_batch = 1;
+    for (int32_t d = 0; d < g->obr; d++) {
+        int32_t dx = d - (g->obr - g->xbr), dy = d - (g->obr - g->ybr);
+        int64_t sx = dx >= 0 ? g->xb[dx] : 1, sy = dy >= 0 ? g->yb[dy] : 1;
+        if (sx != sy && sx != 1 && sy != 1) {
+            return ex_fail(c, ANML_E_SHAPE,
+                           "batch dimensions do not broadcast: %lld vs %lld at batch axis %d",
+                           (long long)sx, (long long)sy, (int)d);
+        }
+        g->ob[d] = sx == 1 ? sy : sx;
+        g->n_batch *= g->ob[d];
+    }
+    g->stream_x = (is_const(x) || x->lut) && !(is_const(y) || y->lut);
+    return ANML_OK;
+}
+
+static void matmul_carve(struct carve *cv, const struct matmul_geom *g, float **panel, float **row,
+                         float **of) {
+    int64_t r = g->k > g->m ? g->k : g->m;
+    r = r > g->n ? r : g->n;
+    *panel = carve_f32(cv, g->stream_x ? g->n * g->k : g->m * g->k);
+    *row = carve_f32(cv, r);
+    *of = carve_f32(cv, g->m * g->n);
+}
+
+static enum anml_status infer_matmul(struct ex_call *c) {
+    struct matmul_geom g;
+    enum anml_dtype dt;
+    enum anml_status st = matmul_check(c, &g, &dt);
+    if (st != ANML_OK) {
+        return st;
+    }
+    const struct ex_tensor *x = ex_in(c, "x");
+    const struct ex_tensor *y = ex_in(c, "y");
+    int64_t shape[EX_MAX_DIMS + 2];
+    int32_t rank = g.obr;
+    memcpy(shape, g.ob, (size_t)g.obr * sizeof(int64_t));
+    if (x->rank > 1) {
+        shape[rank++] = g.m;
+    }
+    if (y->rank > 1) {
+        shape[rank++] = g.n;
+    }
+    int64_t numel;
+    if (rank > EX_MAX_DIMS || !anml__shape_numel(shape, rank, &numel)) {
+        return ex_fail(c, ANML_E_SHAPE, "output shape is too large");
+    }
+    ex_set_shape(c->outs[0], dt, rank, shape);
+    if (ex_is_int(x->dtype) && ex_is_int(y->dtype)) {
+        return ANML_OK;
+    }
+    struct carve cv = { 0 };
+    float *panel, *row, *of;
+    matmul_carve(&cv, &g, &panel, &row, &of);
+    return carve_request(c, &cv);
+}
+
+static void matmul_int(const struct matmul_geom *g, const struct ex_tensor *x,
+                       const struct ex_tensor *y, struct ex_tensor *out) {
+    int64_t mk = g->m * g->k, kn = g->k * g->n;
+    for (int64_t b = 0; b < g->n_batch; b++) {
+        int64_t xo = bcast_index(g->ob, g->obr, b, g->xb, g->xbr) * mk;
+        int64_t yo = bcast_index(g->ob, g->obr, b, g->yb, g->ybr) * kn;
+        for (int64_t i = 0; i < g->m; i++) {
+            for (int64_t j = 0; j < g->n; j++) {
+                uint64_t acc = 0; /* wraps like the int32 result would */
+                for (int64_t k = 0; k < g->k; k++) {
+                    int64_t xi = g->tx ? k * g->m + i : i * g->k + k;
+                    int64_t yi = g->ty ? j * g->k + k : k * g->n + j;
+                    acc += (uint64_t)ex_get_i64(x, xo + xi) * (uint64_t)ex_get_i64(y, yo + yi);
+                }
+                ex_set_i64(out, (b * g->m + i) * g->n + j, (int64_t)acc);
+            }
+        }
+    }
+}
+
+static enum anml_status run_matmul(struct ex_call *c) {
+    struct matmul_geom g;
+    enum anml_dtype dt;
+    enum anml_status st = matmul_check(c, &g, &dt);
+    if (st != ANML_OK) {
+        return st;
+    }
+    const struct ex_tensor *x = ex_in(c, "x");
+    const struct ex_tensor *y = ex_in(c, "y");
+    struct ex_tensor *out = c->outs[0];
+    if (ex_is_int(x->dtype) && ex_is_int(y->dtype)) {
+        matmul_int(&g, x, y, out);
+        return ANML_OK;
+    }
+    struct carve cv = carve_run(c);
+    float *panel, *row, *of;
+    matmul_carve(&cv, &g, &panel, &row, &of);
+    ANML_ASSERT(cv.used <= c->scratch_size);
+    int64_t M = g.m, K = g.k, N = g.n;
+    for (int64_t b = 0; b < g.n_batch; b++) {
+        int64_t xo = bcast_index(g.ob, g.obr, b, g.xb, g.xbr) * M * K;
+        int64_t yo = bcast_index(g.ob, g.obr, b, g.yb, g.ybr) * K * N;
+        if (!g.stream_x) {
+            /* panel = X_eff [M][K]; y streamed */
+            if (g.tx) {
+                load_transposed_f32(x, xo, K, M, panel, row);
+            } else {
+                load_f32(x, xo, M * K, panel);
+            }
+            if (g.ty) { /* y rows are Y_eff columns: dot form */
+                for (int64_t j = 0; j < N; j++) {
+                    load_f32(y, yo + j * K, K, row);
+                    anml__ref_dot_rows_f32(row, panel, K, K, M, of + j, N);
+                }
+            } else { /* y rows are Y_eff rows: rank-1 updates */
+                memset(of, 0, (size_t)(M * N) * sizeof(float));
+                for (int64_t k = 0; k < K; k++) {
+                    load_f32(y, yo + k * N, N, row);
+                    for (int64_t i = 0; i < M; i++) {
+                        anml__ref_axpy_f32(N, panel[i * K + k], row, of + i * N);
+                    }
+                }
+            }
+        } else {
+            /* panel = Y_eff transposed, [N][K]; x streamed */
+            if (g.ty) {
+                load_f32(y, yo, N * K, panel);
+            } else {
+                load_transposed_f32(y, yo, K, N, panel, row);
+            }
+            if (!g.tx) {
+                for (int64_t i = 0; i < M; i++) {
+                    load_f32(x, xo + i * K, K, row);
+                    anml__ref_dot_rows_f32(row, panel, K, K, N, of + i * N, 1);
+                }
+            } else {
+                memset(of, 0, (size_t)(M * N) * sizeof(float));
+                for (int64_t k = 0; k < K; k++) {
+                    load_f32(x, xo + k * M, M, row);
+                    for (int64_t i = 0; i < M; i++) {
+                        for (int64_t j = 0; j < N; j++) {
+                            of[i * N + j] += row[i] * panel[j * K + k];
+                        }
+                    }
+                }
+            }
+        }
+        ex_from_f32(out, b * M * N, M * N, of);
+    }
+    return ANML_OK;
+}
+
+/* ---- einsum ---- */
+
+/* The two supported equations, up to renaming of the letters: "nchw,nwhu->nchu" (rank 4) and
+ * "chw,whr->chr" (rank 3), i.e. out[n, c, h, u] = sum_w a[n, c, h, w] * b[n, w, h, u] with n
+ * and h broadcast between a and b. Returns the rank, or 0 when the equation is not supported. */
+static int32_t einsum_form(const char *eq) {
+    char s[64];
+    size_t n = 0;
+    for (const char *p = eq; *p; p++) {
+        if (*p != ' ') {
+            if (n + 1 >= sizeof s) {
+                return 0;
+            }
+            s[n++] = *p;
+        }
+    }
+    s[n] = '\0';
+    const char *comma = strchr(s, ',');
+    const char *arrow = strstr(s, "->");
+    if (!comma || !arrow || arrow < comma) {
+        return 0;
+    }
+    size_t la = (size_t)(comma - s), lb = (size_t)(arrow - comma - 1), lo = strlen(arrow + 2);
+    const char *a = s, *b = comma + 1, *o = arrow + 2;
+    if (la != lb || la != lo || (la != 3 && la != 4)) {
+        return 0;
+    }
+    /* rank 3 is rank 4 without the leading n */
+    const char *pa = la == 4 ? a + 1 : a, *pb = la == 4 ? b + 1 : b, *po = la == 4 ? o + 1 : o;
+    char C = pa[0], H = pa[1], W = pa[2], U = pb[2];
+    bool ok = pb[0] == W && pb[1] == H && po[0] == C && po[1] == H && po[2] == U;
+    char letters[5] = { C, H, W, U, la == 4 ? a[0] : '#' };
+    if (la == 4) {
+        ok = ok && b[0] == a[0] && o[0] == a[0];
+    }
+    for (int i = 0; i < 5 && ok; i++) {
+        for (int j = i + 1; j < 5; j++) {
+            ok = ok && letters[i] != letters[j];
+        }
+    }
+    return ok ? (int32_t)la : 0;
+}
+
+struct einsum_geom {
+    int64_t na, nb, nn, ha, hb, hh, c, w, u;
+};
+
+static enum anml_status einsum_check(struct ex_call *c, struct einsum_geom *g) {
+    if (ex_in_count(c, "values") != 2) {
+        return ex_fail(c, ANML_E_SHAPE, "values must be a tuple of two tensors, got %d",
+                       (int)ex_in_count(c, "values"));
+    }
+    const struct ex_tensor *a = ex_in_at(c, "values", 0);
+    const struct ex_tensor *b = ex_in_at(c, "values", 1);
+    const char *eq = ex_const_str(c, "equation");
+    if (!eq) {
+        return ex_in(c, "equation") ? ANML_E_SHAPE
+                                    : ex_fail(c, ANML_E_FORMAT, "missing argument 'equation'");
+    }
+    int32_t r = einsum_form(eq);
+    if (r == 0) {
+        return ex_fail(c, ANML_E_UNSUPPORTED,
+                       "equation \"%s\" is not supported (only the forms of \"nchw,nwhu->nchu\" "
+                       "and \"chw,whr->chr\")",
+                       eq);
+    }
+    if (a->rank != r || b->rank != r) {
+        return ex_fail(c, ANML_E_SHAPE, "equation \"%s\" needs rank-%d operands, got %d and %d", eq,
+                       (int)r, (int)a->rank, (int)b->rank);
+    }
+    if (!ex_is_float(a->dtype) || a->dtype != b->dtype) {
+        return ex_fail(c, ANML_E_SHAPE, "operands must share one float dtype (got %s and %s)",
+                       anml_dtype_name(a->dtype), anml_dtype_name(b->dtype));
+    }
+    int32_t o = r - 3;
+    g->na = o ? a->shape[0] : 1;
+    g->nb = o ? b->shape[0] : 1;
+    g->c = a->shape[o];
+    g->ha = a->shape[o + 1];
+    g->w = a->shape[o + 2];
+    g->hb = b->shape[o + 1];
+    g->u = b->shape[o + 2];
+    if (b->shape[o] != g->w || (g->na != g->nb && g->na != 1 && g->nb != 1) ||
+        (g->ha != g->hb && g->ha != 1 && g->hb != 1)) {
+        return ex_fail(c, ANML_E_SHAPE, "operand shapes do not fit equation \"%s\"", eq);
+    }
+    g->nn = g->na == 1 ? g->nb : g->na;
+    g->hh = g->ha == 1 ? g->hb : g->ha;
+    return ANML_OK;
+}
+
+static enum anml_status infer_einsum(struct ex_call *c) {
+    struct einsum_geom g;
+    enum anml_status st = einsum_check(c, &g);
+    if (st != ANML_OK) {
+        return st;
+    }
+    const struct ex_tensor *a = ex_in_at(c, "values", 0);
+    const struct ex_tensor *b = ex_in_at(c, "values", 1);
+    int64_t shape[4] = { g.nn, g.c, g.hh, g.u };
+    int32_t r = a->rank;
+    ex_set_shape(c->outs[0], a->dtype, r, r == 4 ? shape : shape + 1);
+    struct carve cv = { 0 };
+    carve_f32(&cv, a->numel);
+    carve_f32(&cv, b->numel);
+    carve_f32(&cv, g.u);
+    return carve_request(c, &cv);
+}
+
+static enum anml_status run_einsum(struct ex_call *c) {
+    struct einsum_geom g;
+    enum anml_status st = einsum_check(c, &g);
+    if (st != ANML_OK) {
+        return st;
+    }
+    const struct ex_tensor *a = ex_in_at(c, "values", 0);
+    const struct ex_tensor *b = ex_in_at(c, "values", 1);
+    struct carve cv = carve_run(c);
+    float *af = carve_f32(&cv, a->numel);
+    float *bf = carve_f32(&cv, b->numel);
+    float *orow = carve_f32(&cv, g.u);
+    ANML_ASSERT(cv.used <= c->scratch_size);
+    load_f32(a, 0, a->numel, af);
+    load_f32(b, 0, b->numel, bf);
+    for (int64_t n = 0; n < g.nn; n++) {
+        for (int64_t ci = 0; ci < g.c; ci++) {
+            for (int64_t h = 0; h < g.hh; h++) {
+                /* a[n, ci, h, :] and b[n, :, h, :] */
+                const float *arow =
+                    af + ((((g.na == 1 ? 0 : n) * g.c + ci) * g.ha) + (g.ha == 1 ? 0 : h)) * g.w;
+                const float *bn = bf + (g.nb == 1 ? 0 : n) * g.w * g.hb * g.u;
+                int64_t hb = g.hb == 1 ? 0 : h;
+                memset(orow, 0, (size_t)g.u * sizeof(float));
+                for (int64_t wi = 0; wi < g.w; wi++) {
+                    anml__ref_axpy_f32(g.u, arow[wi], bn + (wi * g.hb + hb) * g.u, orow);
+                }
+                ex_from_f32(c->outs[0], ((n * g.c + ci) * g.hh + h) * g.u, g.u, orow);
+            }
+        }
+    }
+    return ANML_OK;
+}
+
+/* ---- scaled_dot_product_attention ---- */
+
+/* softmax(q k^T / sqrt(E) + mask) v per batch element. A bool mask keeps the positions where it
+ * is true (the others get -inf); a float mask is added. A row whose scores are all -inf follows
+ * the math and gives NaN (as PyTorch does); ANEMLL never produces one. */
+struct sdpa_geom {
+    int32_t rank;
+    int64_t n_batch, l, s, e, ev;
+    int64_t mstride[EX_MAX_DIMS]; /* mask strides over the [*B, L, S] index space; 0 = broadcast */
+};
+
+static enum anml_status sdpa_check(struct ex_call *c, struct sdpa_geom *g) {
+    const struct ex_tensor *q = ex_req(c, "query");
+    const struct ex_tensor *k = q ? ex_req(c, "key") : NULL;
+    const struct ex_tensor *v = k ? ex_req(c, "value") : NULL;
+    if (!v) {
+        return ANML_E_FORMAT;
+    }
+    const struct ex_tensor *mask = ex_in(c, "attn_mask");
+    int32_t r = q->rank;
+    if (r < 3 || k->rank != r || v->rank != r) {
+        return ex_fail(c, ANML_E_SHAPE,
+                       "query, key and value must share one rank >= 3 (got %d, "
+                       "%d, %d)",
+                       (int)q->rank, (int)k->rank, (int)v->rank);
+    }
+    if (!ex_is_float(q->dtype) || k->dtype != q->dtype || v->dtype != q->dtype) {
+        return ex_fail(
+            c, ANML_E_SHAPE, "query, key and value must share one float dtype (got %s, %s, %s)",
+            anml_dtype_name(q->dtype), anml_dtype_name(k->dtype), anml_dtype_name(v->dtype));
+    }
+    g->rank = r;
+    g->n_batch = 1;
+    for (int32_t d = 0; d < r - 2; d++) {
+        if (k->shape[d] != q->shape[d] || v->shape[d] != q->shape[d]) {
+            return ex_fail(c, ANML_E_SHAPE,
+                           "batch dimension %d differs between query, key and "
+                           "value",
+                           (int)d);
+        }
+        g->n_batch *= q->shape[d];
+    }
+    g->l = q->shape[r - 2];
+    g->e = q->shape[r - 1];
+    g->s = k->shape[r - 2];
+    g->ev = v->shape[r - 1];
+    if (k->shape[r - 1] != g->e || v->shape[r - 2] != g->s) {
+        return ex_fail(c, ANML_E_SHAPE,
+                       "key must be [.., S, %lld] and value [.., S, EV] with the same S",
+                       (long long)g->e);
+    }
+    memset(g->mstride, 0, sizeof g->mstride);
+    if (mask) {
+        if (mask->dtype != ANML_DTYPE_BOOL && !ex_is_float(mask->dtype)) {
+            return ex_fail(c, ANML_E_SHAPE, "attn_mask must be bool or float, got %s",
+                           anml_dtype_name(mask->dtype));
+        }
+        if (mask->rank > r) {
+            return ex_fail(c, ANML_E_SHAPE, "attn_mask rank %d exceeds the query rank %d",
+                           (int)mask->rank, (int)r);
+        }
+        int64_t stride = 1;
+        for (int32_t d = r - 1; d >= 0; d--) {
+            int32_t md = d - (r - mask->rank);
+            if (md < 0) {
+                break;
+            }
+            int64_t want = d == r - 1 ? g->s : d == r - 2 ? g->l : q->shape[d];
+            if (mask->shape[md] != want && mask->shape[md] != 1) {
+                return ex_fail(c, ANML_E_SHAPE,
+                               "attn_mask dim %d (%lld) does not broadcast to %lld", (int)md,
+                               (long long)mask->shape[md], (long long)want);
+            }
+            g->mstride[d] = mask->shape[md] == 1 ? 0 : stride;
+            stride *= mask->shape[md];
+        }
+    }
+    return ANML_OK;
+}
+
+static void sdpa_carve(struct carve *cv, const struct sdpa_geom *g, float **qf, float **kf,
+                       float **vf, float **sc, float **orow) {
+    *qf = carve_f32(cv, g->l * g->e);
+    *kf = carve_f32(cv, g->s * g->e);
+    *vf = carve_f32(cv, g->s * g->ev);
+    *sc = carve_f32(cv, g->s);
+    *orow = carve_f32(cv, g->ev);
+}
+
+static enum anml_status infer_sdpa(struct ex_call *c) {
+    struct sdpa_geom g;
+    enum anml_status st = sdpa_check(c, &g);
+    if (st != ANML_OK) {
+        return st;
+    }
+    const struct ex_tensor *q = ex_in(c, "query");
+    int64_t shape[EX_MAX_DIMS];
+    memcpy(shape, q->shape, sizeof shape);
+    shape[q->rank - 1] = g.ev;
+    ex_set_shape(c->outs[0], q->dtype, q->rank, shape);
+    struct carve cv = { 0 };
+    float *qf, *kf, *vf, *sc, *orow;
+    sdpa_carve(&cv, &g, &qf, &kf, &vf, &sc, &orow);
+    return carve_request(c, &cv);
+}
+
+static enum anml_status run_sdpa(struct ex_call *c) {
+    struct sdpa_geom g;
+    enum anml_status st = sdpa_check(c, &g);
+    if (st != ANML_OK) {
+        return st;
+    }
+    const struct ex_tensor *q = ex_in(c, "query");
+    const struct ex_tensor *k = ex_in(c, "key");
+    const struct ex_tensor *v = ex_in(c, "value");
+    const struct ex_tensor *mask = ex_in(c, "attn_mask");
+    struct carve cv = carve_run(c);
+    float *qf, *kf, *vf, *sc, *orow;
+    sdpa_carve(&cv, &g, &qf, &kf, &vf, &sc, &orow);
+    ANML_ASSERT(cv.used <= c->scratch_size);
+    float scale = 1.0f / sqrtf((float)g.e);
+    int32_t r = g.rank;
+    for (int64_t b = 0; b < g.n_batch; b++) {
+        load_f32(q, b * g.l * g.e, g.l * g.e, qf);
+        load_f32(k, b * g.s * g.e, g.s * g.e, kf);
+        load_f32(v, b * g.s * g.ev, g.s * g.ev, vf);
+        int64_t mbase = 0, rest = b;
+        for (int32_t d = r - 3; d >= 0; d--) {
+            mbase += (rest % q->shape[d]) * g.mstride[d];
+            rest /= q->shape[d];
+        }
+        for (int64_t l = 0; l < g.l; l++) {
+            anml__ref_dot_rows_f32(qf + l * g.e, kf, g.e, g.e, g.s, sc, 1);
+            float mx = -INFINITY;
+            for (int64_t s = 0; s < g.s; s++) {
+                sc[s] *= scale;
+                if (mask) {
+                    int64_t mi = mbase + l * g.mstride[r - 2] + s * g.mstride[r - 1];
+                    if (mask->dtype == ANML_DTYPE_BOOL) {
+                        if (!((const uint8_t *)mask->data)[mi]) {
+                            sc[s] = -INFINITY;
+                        }
+                    } else {
+                        sc[s] += ex_get_f32(mask, mi);
+                    }
+                }
+                mx = sc[s] > mx ? sc[s] : mx;
+            }
+            float sum = 0.0f;
+            for (int64_t s = 0; s < g.s; s++) {
+                sc[s] = expf(sc[s] - mx);
+                sum += sc[s];
+            }
+            memset(orow, 0, (size_t)g.ev * sizeof(float));
+            for (int64_t s = 0; s < g.s; s++) {
+                anml__ref_axpy_f32(g.ev, sc[s] / sum, vf + s * g.ev, orow);
+            }
+            ex_from_f32(c->outs[0], (b * g.l + l) * g.ev, g.ev, orow);
+        }
+    }
+    return ANML_OK;
+}
+
+/* ---- table ---- */
 
 const struct ex_opdef anml__ops_linear[] = {
+    { "conv", infer_conv, run_conv, NULL },
+    { "linear", infer_linear, run_linear, NULL },
+    { "matmul", infer_matmul, run_matmul, NULL },
+    { "einsum", infer_einsum, run_einsum, NULL },
+    { "scaled_dot_product_attention", infer_sdpa, run_sdpa, NULL },
     { NULL, NULL, NULL, NULL },
 };
