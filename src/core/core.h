@@ -125,6 +125,25 @@ bool anml__dtype_is_subbyte(enum anml_dtype dt);
 /* Bytes one element takes in an unpacked in-memory tensor (sub-byte types unpack to 1 byte). */
 size_t anml__dtype_size(enum anml_dtype dt);
 
+/* ---- npy: NumPy .npy files (npy.c) ---- */
+/* Parses a .npy file held in memory (versions 1-3; descrs <f2 <f4 <f8 |i1 <i2 <i4 <i8 |u1 <u2
+ * <u4 <u8 |b1; C order only). dims needs ANML_MAX_DIMS entries. On success the data is the
+ * *nbytes bytes at buf + *data_offset. `name` is used in error positions. */
+enum anml_status anml__npy_parse(const uint8_t *buf, size_t len, const char *name,
+                                 enum anml_dtype *dtype, int32_t *rank, int64_t *dims,
+                                 size_t *data_offset, size_t *nbytes, struct anml_error *err);
+/* Reads a .npy file; *data (caller frees with anml__free) holds *nbytes bytes. */
+enum anml_status anml__npy_read(const char *path, enum anml_dtype *dtype, int32_t *rank,
+                                int64_t *dims, void **data, size_t *nbytes,
+                                struct anml_error *err);
+/* Encodes a version-1.0 .npy image in memory (caller frees *out with anml__free). */
+enum anml_status anml__npy_encode(enum anml_dtype dtype, int32_t rank, const int64_t *dims,
+                                  const void *data, uint8_t **out, size_t *out_len,
+                                  struct anml_error *err);
+/* Writes a version-1.0 .npy file. */
+enum anml_status anml__npy_write(const char *path, enum anml_dtype dtype, int32_t rank,
+                                 const int64_t *dims, const void *data, struct anml_error *err);
+
 /* ---- little-endian loads (unaligned-safe) ---- */
 static inline uint32_t anml__le32(const uint8_t *p) {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
