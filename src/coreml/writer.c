@@ -843,12 +843,16 @@ static cJSON *feature_json(const struct mil_feature *f, struct sbuf *b) {
         if (dt) {
             ok = ok && add_str(o, "dataType", dt);
         }
-        b->len = 0;
-        sb_puts(b, "[");
-        sb_put_dims(b, f->shape, f->rank, ", ");
-        sb_puts(b, "]");
-        ok = ok && !b->oom && add_str(o, "shape", b->p);
         bool flex = f->has_range || f->n_enum_shapes > 0;
+        /* An empty shape means "not specified" (real ANEMLL embeddings outputs have one); no
+         * "shape" key says exactly that, while "[]" would claim a rank-0 tensor. */
+        if (f->rank > 0 || flex) {
+            b->len = 0;
+            sb_puts(b, "[");
+            sb_put_dims(b, f->shape, f->rank, ", ");
+            sb_puts(b, "]");
+            ok = ok && !b->oom && add_str(o, "shape", b->p);
+        }
         if (f->kind == MIL_FEATURE_MULTIARRAY || flex) {
             ok = ok && add_str(o, "hasShapeFlexibility", flex ? "1" : "0");
         }
