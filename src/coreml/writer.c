@@ -344,6 +344,11 @@ static bool blob_index_grow(struct writer *w) {
 /* Returns the new record offset of a blob value, adding it to the table on first reference. */
 static bool blob_place(struct writer *w, const struct mil_value *v, uint64_t *new_record) {
     struct mil_blob_view view;
+    if (!w->prog->blobs) {
+        w->st = anml__err(w->err, ANML_E_INVALID_ARG, v->blob_path,
+                          "blob value but the program has no weight files open");
+        return false;
+    }
     enum anml_status st = anml__blob_resolve(w->prog->blobs, v, &view, w->err);
     if (st != ANML_OK) {
         w->st = st;
@@ -781,6 +786,53 @@ static enum anml_status write_weights(const struct writer *w, const char *path,
     return ANML_OK;
 }
 
+/* Every file goes to "<path>.tmp" first and is renamed over the target when complete. Besides
+ * never leaving a half-written file behind, this makes converting a model into its own directory
+ * safe: the source weight.bin stays mapped (the old inode lives on) while the new one is written. */
+static char *tmp_path(const char *path) {
+    size_t n = strlen(path);
+    char *t = anml__malloc(n + 5);
+    if (t) {
+        memcpy(t, path, n);
+        memcpy(t + n, ".tmp", 5);
+    }
+    return t;
+}
+
+static enum anml_status commit_file(const char *tmp, const char *path, enum anml_status st,
+                                    struct anml_error *err) {
+    if (st == ANML_OK && rename(tmp, path) != 0) {
+        st = anml__err(err, ANML_E_IO, path, "cannot rename %s into place: %s", tmp,
+                       strerror(errno));
+    }
+    if (st != ANML_OK) {
+        unlink(tmp);
+    }
+    return st;
+}
+
+static enum anml_status write_text_file(const char *path, const char *text, size_t len,
+                                        struct anml_error *err) {
+    char *tmp = tmp_path(path);
+    if (!tmp) {
+        return anml__err(err, ANML_E_NOMEM, path, "out of memory");
+    }
+    enum anml_status st = commit_file(tmp, path, anml__write_file(tmp, text, len, err), err);
+    anml__free(tmp);
+    return st;
+}
+
+static enum anml_status write_weight_file(const struct writer *w, const char *path,
+                                          struct anml_error *err) {
+    char *tmp = tmp_path(path);
+    if (!tmp) {
+        return anml__err(err, ANML_E_NOMEM, path, "out of memory");
+    }
+    enum anml_status st = commit_file(tmp, path, write_weights(w, tmp, err), err);
+    anml__free(tmp);
+    return st;
+}
+
 /* ---- metadata.json ---- */
 
 static const char *feature_data_type(enum anml_dtype dt) {
@@ -1144,14 +1196,14 @@ enum anml_status anml__mil_write_mlmodelc(const struct mil_program *prog, const 
         st = anml__mkdirs(weights_dir, err);
     }
     if (st == ANML_OK) {
-        st = anml__write_file(mil_path, w.text.p, w.text.len, err);
+        st = write_text_file(mil_path, w.text.p, w.text.len, err);
     }
     if (st == ANML_OK) {
-        st = meta ? anml__write_file(meta_path, meta, strlen(meta), err)
+        st = meta ? write_text_file(meta_path, meta, strlen(meta), err)
                   : remove_stale(meta_path, err);
     }
     if (st == ANML_OK) {
-        st = w.n_blobs > 0 ? write_weights(&w, bin_path, err) : remove_stale(bin_path, err);
+        st = w.n_blobs > 0 ? write_weight_file(&w, bin_path, err) : remove_stale(bin_path, err);
     }
 done:
     if (meta) {

@@ -811,6 +811,34 @@ static void test_write_parse_back_equal(void **state) {
     free(out2);
 }
 
+/* Converting a model into its own directory must not truncate the weight file it is reading. */
+static void test_write_into_own_directory(void **state) {
+    (void)state;
+    char *src = anml_test_tmpdir("writer-self-src");
+    char *dir = anml_test_tmpdir("writer-self");
+    struct mil_program *p = build(src, 0, false);
+    struct anml_error err = { 0 };
+    assert_int_equal(anml__mil_write_mlmodelc(p, dir, &err), ANML_OK);
+    struct mil_program *q = load_or_fail(dir);
+    if (anml__mil_write_mlmodelc(q, dir, &err) != ANML_OK) {
+        fail_msg("rewrite in place failed: %s: %s", err.where, err.msg);
+    }
+    struct mil_program *r = load_or_fail(dir);
+    char why[1024];
+    if (!anml__mil_program_equal(p, r, why, sizeof why)) {
+        fail_msg("differs after rewriting in place: %s", why);
+    }
+    char *tmp = path_in(dir, "weights/weight.bin.tmp");
+    FILE *f = fopen(tmp, "rb");
+    assert_null(f); /* no temporary left behind */
+    free(tmp);
+    anml__mil_program_free(p);
+    anml__mil_program_free(q);
+    anml__mil_program_free(r);
+    free(src);
+    free(dir);
+}
+
 /* ---- equality: each single difference is found ---- */
 
 static void expect_differ(struct mil_program *a, struct mil_program *b, const char *what,
@@ -1011,6 +1039,7 @@ int main(void) {
         cmocka_unit_test(test_write_statement_forms),
         cmocka_unit_test(test_write_errors),
         cmocka_unit_test(test_write_parse_back_equal),
+        cmocka_unit_test(test_write_into_own_directory),
         cmocka_unit_test(test_equal_detects_each_difference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
