@@ -1596,14 +1596,17 @@ static enum anml_status parse_function(struct parser *p, struct mil_function *f,
             ANML_OK) {
         return st;
     }
+    /* the tag is judged only once its '>' is seen, so truncated input reads as truncated */
+    if ((st = expect_punct(p, '>', "function header")) != ANML_OK) {
+        return st;
+    }
     f->opset = anml__mil_opset_from_tag(tag);
     if (f->opset == 0) {
         return fail(p, &tag_tok, ANML_E_UNSUPPORTED,
                     "unknown opset tag '%s' (expected ios15..ios18, ios26 or CoreML5..CoreML9)",
                     tag);
     }
-    if ((st = expect_punct(p, '>', "function header")) != ANML_OK ||
-        (st = expect_punct(p, '(', "function header")) != ANML_OK) {
+    if ((st = expect_punct(p, '(', "function header")) != ANML_OK) {
         return st;
     }
     nt_pop(&p->names, 0);
