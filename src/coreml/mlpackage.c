@@ -189,20 +189,25 @@ static enum anml_status wire_check(struct wire_walk *w, const ProtobufCMessageDe
                              fd->id, wire_type_name(wt),
                              wire_type_name(natural_wire_type(fd->type)));
         }
+        char label[128];
+        if (fd) {
+            snprintf(label, sizeof label, "%s (#%u)", fd->name, fd->id);
+        } else {
+            snprintf(label, sizeof label, "#%llu", (unsigned long long)fnum);
+        }
         uint64_t v;
         switch (wt) {
         case 0:
             if (!wire_varint(w->buf, end, &pos, &v, 10)) {
-                return wire_fail(w, tag_off, "field #%llu: truncated or overlong varint",
-                                 (unsigned long long)fnum);
+                return wire_fail(w, tag_off, "field %s: truncated or overlong varint", label);
             }
             break;
         case 1:
         case 5: {
             size_t need = wt == 1 ? 8 : 4;
             if (end - pos < need) {
-                return wire_fail(w, tag_off, "field #%llu: %zu-byte value past the end (%zu left)",
-                                 (unsigned long long)fnum, need, end - pos);
+                return wire_fail(w, tag_off, "field %s: %zu-byte value past the end (%zu left)",
+                                 label, need, end - pos);
             }
             pos += need;
             break;
@@ -210,14 +215,13 @@ static enum anml_status wire_check(struct wire_walk *w, const ProtobufCMessageDe
         case 2: {
             size_t len_off = pos;
             if (!wire_varint(w->buf, end, &pos, &v, 10)) {
-                return wire_fail(w, len_off, "field #%llu: truncated or overlong length",
-                                 (unsigned long long)fnum);
+                return wire_fail(w, len_off, "field %s: truncated or overlong length", label);
             }
             if (v > end - pos) {
                 return wire_fail(w, tag_off,
-                                 "field #%llu: length %llu past the end of the enclosing "
+                                 "field %s: length %llu past the end of the enclosing "
                                  "message (%zu bytes left)",
-                                 (unsigned long long)fnum, (unsigned long long)v, end - pos);
+                                 label, (unsigned long long)v, end - pos);
             }
             if (fd) {
                 enum anml_status st = wire_check_delimited(w, fd, tag_off, pos, (size_t)v);
@@ -229,8 +233,8 @@ static enum anml_status wire_check(struct wire_walk *w, const ProtobufCMessageDe
             break;
         }
         default:
-            return wire_fail(w, tag_off, "field #%llu: unsupported wire type %s",
-                             (unsigned long long)fnum, wire_type_name(wt));
+            return wire_fail(w, tag_off, "field %s: unsupported wire type %s", label,
+                             wire_type_name(wt));
         }
     }
     return ANML_OK;
