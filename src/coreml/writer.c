@@ -198,7 +198,7 @@ static double fp8e4m3_to_double(uint8_t x) {
     int s = x >> 7, e = (x >> 3) & 0xf, m = x & 7;
     double r;
     if (e == 0xf && m == 7) {
-        r = NAN;
+        r = (double)NAN;
     } else if (e == 0) {
         r = ldexp((double)m, -9);
     } else {

@@ -165,7 +165,7 @@ static void test_format_string_escapes(void **state) {
 
 /* ---- building IR by hand ---- */
 
-#define CAP 16
+#define CAP 24
 
 static void *xalloc(struct mil_program *p, size_t n) {
     void *r = anml__arena_alloc(p->arena, n);
@@ -468,6 +468,17 @@ static struct mil_program *build(const char *dir, int salt, bool shift) {
     struct mil_type *i64_t = tt(p, ANML_DTYPE_INT64, 1, (const int64_t[]){ 2 });
     add_result(p, op, "ivals", i64_t);
     add_attr(p, op, "val", imm(p, i64_t, iv, 2));
+    /* the other immediate dtypes the text form carries: bf16, int4 (sign-extended), uint32 */
+    const uint16_t bf[2] = { 0x3f80, 0x8001 }; /* 1.0, the smallest negative subnormal */
+    struct mil_type *bf_t = tt(p, ANML_DTYPE_BF16, 1, (const int64_t[]){ 2 });
+    const int8_t i4[3] = { -8, 7, -1 };
+    struct mil_type *i4_t = tt(p, ANML_DTYPE_INT4, 1, (const int64_t[]){ 3 });
+    const uint32_t u32[1] = { UINT32_MAX };
+    struct mil_type *u32_t = tt(p, ANML_DTYPE_UINT32, 1, (const int64_t[]){ 1 });
+    op = add_op(p, b, "misc_literals"); /* an op with literal arguments only, no result */
+    arg_value(p, op, "bf", imm(p, bf_t, bf, 2));
+    arg_value(p, op, "i4", imm(p, i4_t, i4, 3));
+    arg_value(p, op, "u32", imm(p, u32_t, u32, 1));
     op = add_op(p, b, "const");
     add_result(p, op, "s", str_t);
     add_attr(p, op, "val", sval(p, "a\"b\\c\nd\te"));
@@ -673,6 +684,9 @@ static void test_write_statement_forms(void **state) {
                                 "-inf, 0x1.554p-2]])"));
     assert_non_null(strstr(mil, "tensor<fp32, [3]>([0x1p-149, -0x0p+0, 0x1.91eb86p+1])"));
     assert_non_null(strstr(mil, "([-9223372036854775808, 9223372036854775807])"));
+    assert_non_null(strstr(mil, "            misc_literals(bf = tensor<bf16, [2]>([0x1p+0, "
+                                "-0x1p-133]), i4 = tensor<int4, [3]>([-8, 7, -1]), u32 = "
+                                "tensor<uint32, [1]>([4294967295]));\n"));
     assert_non_null(strstr(mil, "string s = const()[val = string(\"a\\\"b\\\\c\\nd\\te\")];"));
     assert_non_null(strstr(mil, "int32 r = cond(pred = pred)[name = string(\"cond_0\")] {\n"));
     assert_non_null(strstr(mil, "                int32 one = const()[val = int32(1)];\n"
@@ -937,7 +951,7 @@ static void test_equal_detects_each_difference(void **state) {
     expect_differ(a, b, "immediate value", "attribute 'val': element 1 differs");
     hv[1] = 0x8000;
 
-    char **sv = blk->ops[11].attrs[0].value->data;
+    char **sv = blk->ops[12].attrs[0].value->data;
     old = sv[0];
     sv[0] = "a\"b\\c\nd\tE";
     expect_differ(a, b, "string value", "string element 0 differs");
@@ -951,13 +965,13 @@ static void test_equal_detects_each_difference(void **state) {
     expect_differ(a, b, "argument name", "argument 'y' missing");
     blk->ops[3].args[0].name = "y";
 
-    struct mil_block *nested = &blk->ops[13].blocks[1];
+    struct mil_block *nested = &blk->ops[14].blocks[1];
     int32_t *two = nested->ops[0].attrs[0].value->data;
     *two = 3;
-    expect_differ(a, b, "nested block", "op #13 (cond 'r') block #1 op #0 (const 'two')");
+    expect_differ(a, b, "nested block", "op #14 (cond 'r') block #1 op #0 (const 'two')");
     *two = 2;
 
-    nested = &blk->ops[14].blocks[1];
+    nested = &blk->ops[15].blocks[1];
     nested->inputs[0].name = "j";
     expect_differ(a, b, "block input", "block input #0 name differs");
     nested->inputs[0].name = "i_body";
