@@ -15,6 +15,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "coreml/constexpr.h"
 #include "exec/exec.h"
 #include "kernels/kernels.h"
 
@@ -61,13 +62,11 @@ static struct carve carve_run(struct ex_call *c) {
 /* Elements [first, first + n) of t (row-major) as fp32: decoded from the palette for a compressed
  * constant, converted otherwise. */
 static void load_f32(const struct ex_tensor *t, int64_t first, int64_t n, float *dst) {
-    if (!t->data) {
-        /* Only a compressed LUT constant has no data; lut_args is NULL until the LUT decoder
-         * lands, so the planner never hands one to these ops. */
-        ANML_ASSERT(t->lut != NULL);
-        ANML_ASSERT(!"compressed weights are not enabled for this op");
+    if (t->lut) {
+        anml__lut_decode_f32(t->lut, first, n, dst);
+    } else {
+        ex_to_f32(t, first, n, dst);
     }
-    ex_to_f32(t, first, n, dst);
 }
 
 /* dst[j * rows + i] = t[off + i * cols + j] in fp32, using `tmp` (cols floats) for one source
@@ -1077,9 +1076,9 @@ static enum anml_status run_sdpa(struct ex_call *c) {
 /* ---- table ---- */
 
 const struct ex_opdef anml__ops_linear[] = {
-    { "conv", infer_conv, run_conv, NULL },
-    { "linear", infer_linear, run_linear, NULL },
-    { "matmul", infer_matmul, run_matmul, NULL },
+    { "conv", infer_conv, run_conv, "weight" },
+    { "linear", infer_linear, run_linear, "weight" },
+    { "matmul", infer_matmul, run_matmul, "x,y" },
     { "einsum", infer_einsum, run_einsum, NULL },
     { "scaled_dot_product_attention", infer_sdpa, run_sdpa, NULL },
     { NULL, NULL, NULL, NULL },
