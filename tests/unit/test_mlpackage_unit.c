@@ -1156,6 +1156,53 @@ static void test_manifest(void **state) {
     free(pkg);
 }
 
+/* The fuzz seeds are hand-encoded by scripts/gen_proto_seeds.py, independently of protobuf-c:
+ * the valid ones must decode, the broken ones must fail with the documented status. */
+static void test_seed_corpus(void **state) {
+    (void)state;
+    static const struct {
+        const char *file;
+        enum anml_status code;
+        const char *needle;
+    } seeds[] = {
+        { "valid_minimal.mlmodel", ANML_OK, NULL },
+        { "valid_multifunction.mlmodel", ANML_OK, NULL },
+        { "valid_values_states.mlmodel", ANML_OK, NULL },
+        { "broken_truncated.mlmodel", ANML_E_FORMAT, "past the end" },
+        { "broken_wire_type.mlmodel", ANML_E_FORMAT, "wire type" },
+        { "broken_length.mlmodel", ANML_E_FORMAT, "past the end" },
+        { "broken_neural_network.mlmodel", ANML_E_UNSUPPORTED, "neuralNetwork" },
+        { "broken_no_block.mlmodel", ANML_E_FORMAT, "no block for its opset" },
+        { "broken_count.mlmodel", ANML_E_FORMAT, "holds 3 bytes" },
+        { "broken_dtype.mlmodel", ANML_E_FORMAT, "dataType 99" },
+        { "broken_deep.mlmodel", ANML_E_FORMAT, "nested deeper" },
+        { "broken_opset.mlmodel", ANML_E_UNSUPPORTED, "CoreML42" },
+    };
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/tests/fuzz/corpus/fuzz_mlpackage/%s", ANML_SOURCE_DIR,
+                 seeds[i].file);
+        size_t len = 0;
+        char *data = anml_test_read_file(path, &len);
+        if (!data) {
+            fail_msg("missing seed %s", path);
+        }
+        struct anml_error err;
+        struct mil_program *prog = NULL;
+        enum anml_status st = parse_bytes((const uint8_t *)data, len, &err, &prog);
+        free(data);
+        if (st != seeds[i].code || (seeds[i].needle && !strstr(err.msg, seeds[i].needle))) {
+            fail_msg("%s: expected %s '%s', got %s: %s", seeds[i].file,
+                     anml_status_str(seeds[i].code), seeds[i].needle ? seeds[i].needle : "",
+                     anml_status_str(st), err.msg);
+        }
+        if (prog) {
+            assert_true(prog->n_functions >= 1);
+            anml__mil_program_free(prog);
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_model),
@@ -1169,6 +1216,7 @@ int main(void) {
         cmocka_unit_test(test_unknown_dtype_enums),
         cmocka_unit_test(test_structural_errors),
         cmocka_unit_test(test_manifest),
+        cmocka_unit_test(test_seed_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
