@@ -9,4 +9,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential cmake ninja-build pkg-config git ca-certificates \
     clang-14 libclang-rt-14-dev clang-format-14 \
     libprotobuf-c-dev protobuf-c-compiler libcjson-dev libcmocka-dev \
+    libyaml-dev libzip-dev \
     python3 >/dev/null
