@@ -8,6 +8,6 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential cmake ninja-build pkg-config git ca-certificates \
     clang-14 libclang-rt-14-dev clang-format-14 \
-    libprotobuf-c-dev protobuf-c-compiler libcjson-dev libcmocka-dev \
+    libprotobuf-c-dev protobuf-c-compiler libcjson-dev libcmocka-dev libpcre2-dev libutf8proc-dev \
     libyaml-dev libzip-dev \
     python3 >/dev/null

@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 jobs=$(nproc)
 
+# reference tokenizer.json files for the tokenizer tests (outside git, in build-deps/)
+scripts/fetch-tokenizers.sh
+
 # 1. the whole suite under ASan + UBSan
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DANML_SANITIZE=address,undefined >/dev/null
 cmake --build build-asan -j "$jobs"
