@@ -850,15 +850,16 @@ static void un_f32(enum ew_un op, const struct ew_params *p, float *v, int64_t n
         break;
     case U_GELU:
         for (int64_t i = 0; i < n; i++) {
-            float x = v[i];
+            /* x * cdf(x); like silu, a cdf that underflows to 0 gives 0, not -inf * 0 */
+            float x = v[i], t;
             if (p->mode == GELU_TANH) {
-                v[i] = 0.5f * x * (1.0f + tanhf(0.7978845608f * (x + 0.044715f * x * x * x)));
+                t = 0.5f * (1.0f + tanhf(0.7978845608f * (x + 0.044715f * x * x * x)));
             } else if (p->mode == GELU_SIGMOID) {
-                float s = sigmoidf(1.702f * x);
-                v[i] = s == 0.0f ? -0.0f : x * s;
+                t = sigmoidf(1.702f * x);
             } else {
-                v[i] = 0.5f * x * (1.0f + erff(x * 0.70710678118f));
+                t = 0.5f * (1.0f + erff(x * 0.70710678118f));
             }
+            v[i] = t == 0.0f ? -0.0f : x * t;
         }
         break;
     case U_SOFTPLUS:
@@ -868,7 +869,8 @@ static void un_f32(enum ew_un op, const struct ew_params *p, float *v, int64_t n
         break;
     case U_SOFTSIGN:
         for (int64_t i = 0; i < n; i++) {
-            v[i] = v[i] / (1.0f + fabsf(v[i]));
+            /* the limit at +-inf is +-1 (inf / inf would give NaN) */
+            v[i] = isinf(v[i]) ? copysignf(1.0f, v[i]) : v[i] / (1.0f + fabsf(v[i]));
         }
         break;
     case U_ELU:
