@@ -1,8 +1,8 @@
 /*
  * linear.c -- the linear-algebra op family of the MIL executor (coreml-format.md §9.7, §9.12):
- * conv (1-3 spatial dims, strides, dilations, padding modes, groups, bias), linear, matmul
- * (transposes, rank-1 promotion, batch broadcasting), einsum (the two supported equations) and
- * scaled_dot_product_attention.
+ * conv (1-3 spatial dims, strides, dilations, padding modes, groups, bias), conv_transpose,
+ * linear, matmul (transposes, rank-1 promotion, batch broadcasting), einsum (the two supported
+ * equations) and scaled_dot_product_attention.
  *
  * The hot path of ANEMLL models is conv 1x1 (and linear) against a constant weight that is either
  * dense fp16 or a palettized LUT weight kept in its compressed form. Weights are therefore only
@@ -182,7 +182,9 @@ struct conv_geom {
     bool pointwise;              /* 1x1 kernel, stride 1, no padding: a plain GEMM */
 };
 
-static enum anml_status conv_geometry(struct ex_call *c, struct conv_geom *g) {
+/* Geometry of conv (transpose false; weight [Cout, Cin/groups, *K]) or conv_transpose (weight
+ * [Cin, Cout/groups, *K]; optional output_shape). */
+static enum anml_status conv_geometry(struct ex_call *c, struct conv_geom *g, bool transpose) {
     const struct ex_tensor *x = ex_req(c, "x");
     const struct ex_tensor *w = x ? ex_req(c, "weight") : NULL;
     if (!w) {
@@ -211,20 +213,35 @@ static enum anml_status conv_geometry(struct ex_call *c, struct conv_geom *g) {
     }
     g->n = x->shape[0];
     g->cin = x->shape[1];
-    g->cout = w->shape[0];
-    if (g->groups < 1 || g->cin % g->groups != 0 || g->cout % g->groups != 0) {
-        return ex_fail(c, ANML_E_SHAPE,
-                       "groups %lld must be >= 1 and divide Cin %lld and Cout %lld",
-                       (long long)g->groups, (long long)g->cin, (long long)g->cout);
+    if (g->groups < 1 || g->groups > INT32_MAX || g->cin % g->groups != 0) {
+        return ex_fail(c, ANML_E_SHAPE, "groups %lld must be >= 1 and divide Cin %lld",
+                       (long long)g->groups, (long long)g->cin);
     }
     g->cin_g = g->cin / g->groups;
-    g->cout_g = g->cout / g->groups;
-    if (w->shape[1] != g->cin_g) {
-        return ex_fail(c, ANML_E_SHAPE,
-                       "weight '%s' has %lld input channels per group, expected Cin/groups = %lld",
-                       w->name, (long long)w->shape[1], (long long)g->cin_g);
+    if (transpose) {
+        if (w->shape[0] != g->cin) {
+            return ex_fail(c, ANML_E_SHAPE,
+                           "weight '%s' has %lld input channels, x has %lld (weight is [Cin, "
+                           "Cout/groups, *K])",
+                           w->name, (long long)w->shape[0], (long long)g->cin);
+        }
+        g->cout_g = w->shape[1];
+        g->cout = g->cout_g * g->groups;
+    } else {
+        g->cout = w->shape[0];
+        if (g->cout % g->groups != 0) {
+            return ex_fail(c, ANML_E_SHAPE, "groups %lld does not divide Cout %lld",
+                           (long long)g->groups, (long long)g->cout);
+        }
+        g->cout_g = g->cout / g->groups;
+        if (w->shape[1] != g->cin_g) {
+            return ex_fail(c, ANML_E_SHAPE,
+                           "weight '%s' has %lld input channels per group, expected Cin/groups "
+                           "= %lld",
+                           w->name, (long long)w->shape[1], (long long)g->cin_g);
+        }
     }
-    int64_t strides[3], dils[3], pads[6] = { 0 };
+    int64_t strides[3], dils[3], pads[6] = { 0 }, oshape[5] = { 0 };
     if (!read_ints(c, "strides", strides, ns, 1) || !read_ints(c, "dilations", dils, ns, 1)) {
         return ANML_E_SHAPE;
     }
@@ -245,6 +262,26 @@ static enum anml_status conv_geometry(struct ex_call *c, struct conv_geom *g) {
     if (custom && !read_ints(c, "pad", pads, 2 * ns, 0)) {
         return ANML_E_SHAPE;
     }
+    /* conv_transpose's output_shape: the full [N, Cout, *D] or just the spatial dims */
+    bool have_oshape = transpose && ex_in(c, "output_shape");
+    if (have_oshape) {
+        int32_t n = 0;
+        if (!ex_const_i64s(c, "output_shape", oshape, 5, &n)) {
+            return ANML_E_SHAPE;
+        }
+        if (n == ns + 2) {
+            if (oshape[0] != g->n || oshape[1] != g->cout) {
+                return ex_fail(c, ANML_E_SHAPE,
+                               "output_shape must start with [N, Cout] = [%lld, "
+                               "%lld]",
+                               (long long)g->n, (long long)g->cout);
+            }
+            memmove(oshape, oshape + 2, (size_t)ns * sizeof(int64_t));
+        } else if (n != ns) {
+            return ex_fail(c, ANML_E_SHAPE, "output_shape must have %d or %d entries, got %d",
+                           (int)ns, (int)ns + 2, (int)n);
+        }
+    }
     for (int32_t d = 0; d < 3; d++) {
         g->in[d] = g->k[d] = g->out[d] = g->stride[d] = g->dil[d] = 1;
     }
@@ -258,14 +295,37 @@ static enum anml_status conv_geometry(struct ex_call *c, struct conv_geom *g) {
             return ex_fail(c, ANML_E_SHAPE,
                            "spatial dim %d: strides and dilations must be >= 1 and pads >= 0", i);
         }
-        if (g->k[d] < 1 || g->in[d] < 1 || strides[i] > INT32_MAX || dils[i] > INT32_MAX ||
-            pads[2 * i] > INT32_MAX || pads[2 * i + 1] > INT32_MAX) {
+        if (g->k[d] < 1 || g->in[d] < 1 || g->k[d] > INT32_MAX || g->in[d] > INT32_MAX ||
+            strides[i] > INT32_MAX || dils[i] > INT32_MAX || pads[2 * i] > INT32_MAX ||
+            pads[2 * i + 1] > INT32_MAX || oshape[i] < 0 || oshape[i] > INT32_MAX) {
             return ex_fail(c, ANML_E_SHAPE, "spatial dim %d: bad sizes", i);
         }
         int64_t keff = (g->k[d] - 1) * g->dil[d] + 1;
+        int64_t s = g->stride[d], din = g->in[d];
         int64_t before = pads[2 * i], after = pads[2 * i + 1];
+        if (transpose) {
+            /* the full (unpadded) transposed output is (D - 1) * s + keff long; padding crops it */
+            int64_t full = (din - 1) * s + keff, out;
+            if (have_oshape) {
+                out = oshape[i];
+            } else if (same || same_lower) {
+                out = din * s;
+            } else {
+                out = full - before - after;
+            }
+            if (same || same_lower) {
+                int64_t total = full - out > 0 ? full - out : 0;
+                before = same ? total / 2 : total - total / 2;
+            }
+            if (out < 1) {
+                return ex_fail(c, ANML_E_SHAPE, "spatial dim %d: output size %lld is not positive",
+                               i, (long long)out);
+            }
+            g->out[d] = out;
+            g->pad_before[d] = before;
+            continue;
+        }
         if (same || same_lower) {
-            int64_t s = g->stride[d], din = g->in[d];
             int64_t total = s * ((din + s - 1) / s) - din + keff - s;
             if (total < 0) {
                 total = 0;
@@ -273,20 +333,20 @@ static enum anml_status conv_geometry(struct ex_call *c, struct conv_geom *g) {
             before = same ? total / 2 : total - total / 2;
             after = total - before;
         }
-        int64_t padded = g->in[d] + before + after;
+        int64_t padded = din + before + after;
         if (padded < keff) {
             return ex_fail(c, ANML_E_SHAPE,
                            "spatial dim %d: effective kernel %lld is larger than the padded "
                            "input %lld",
                            i, (long long)keff, (long long)padded);
         }
-        g->out[d] = (padded - keff) / g->stride[d] + 1;
+        g->out[d] = (padded - keff) / s + 1;
         g->pad_before[d] = before;
     }
     g->in_sp = g->in[0] * g->in[1] * g->in[2];
     g->out_sp = g->out[0] * g->out[1] * g->out[2];
     g->k_sp = g->k[0] * g->k[1] * g->k[2];
-    g->pointwise = g->k_sp == 1 && g->out_sp == g->in_sp;
+    g->pointwise = !transpose && g->k_sp == 1 && g->out_sp == g->in_sp;
     for (int32_t d = 0; d < 3; d++) {
         g->pointwise = g->pointwise && g->stride[d] == 1 && g->pad_before[d] == 0;
     }
@@ -302,9 +362,9 @@ static void conv_carve(struct carve *cv, const struct conv_geom *g, float **xf, 
     *orow = carve_f32(cv, g->out_sp > g->in_sp ? g->out_sp : g->in_sp);
 }
 
-static enum anml_status infer_conv(struct ex_call *c) {
+static enum anml_status conv_infer(struct ex_call *c, bool transpose) {
     struct conv_geom g;
-    enum anml_status st = conv_geometry(c, &g);
+    enum anml_status st = conv_geometry(c, &g, transpose);
     if (st != ANML_OK) {
         return st;
     }
@@ -326,6 +386,14 @@ static enum anml_status infer_conv(struct ex_call *c) {
     float *xf, *wrow, *orow;
     conv_carve(&cv, &g, &xf, &wrow, &orow);
     return carve_request(c, &cv);
+}
+
+static enum anml_status infer_conv(struct ex_call *c) {
+    return conv_infer(c, false);
+}
+
+static enum anml_status infer_conv_transpose(struct ex_call *c) {
+    return conv_infer(c, true);
 }
 
 /* One output row (all output positions of channel o, batch n) of a general conv. */
@@ -367,7 +435,7 @@ static void conv_direct_row(const struct conv_geom *g, const float *xn, const fl
 
 static enum anml_status run_conv(struct ex_call *c) {
     struct conv_geom g;
-    enum anml_status st = conv_geometry(c, &g);
+    enum anml_status st = conv_geometry(c, &g, false);
     if (st != ANML_OK) {
         return st;
     }
@@ -410,6 +478,80 @@ static enum anml_status run_conv(struct ex_call *c) {
     return ANML_OK;
 }
 
+/* One output row of a conv_transpose: out[j] = sum_{ic, k} w[ic, k] x[ic, i] over the input
+ * positions i with i * s + k * d - pad_before = j (a gather over the scatter definition). */
+static void convt_direct_row(const struct conv_geom *g, const float *xn, const float *wrow,
+                             int64_t grp, float *orow) {
+    for (int64_t od = 0; od < g->out[0]; od++) {
+        for (int64_t oh = 0; oh < g->out[1]; oh++) {
+            for (int64_t ow = 0; ow < g->out[2]; ow++) {
+                float acc = 0.0f;
+                for (int64_t ci = 0; ci < g->cin_g; ci++) {
+                    const float *xc = xn + (grp * g->cin_g + ci) * g->in_sp;
+                    const float *wc = wrow + ci * g->k_sp;
+                    for (int64_t kd = 0; kd < g->k[0]; kd++) {
+                        int64_t td = od + g->pad_before[0] - kd * g->dil[0];
+                        int64_t id = td / g->stride[0];
+                        if (td < 0 || td % g->stride[0] != 0 || id >= g->in[0]) {
+                            continue;
+                        }
+                        for (int64_t kh = 0; kh < g->k[1]; kh++) {
+                            int64_t th = oh + g->pad_before[1] - kh * g->dil[1];
+                            int64_t ih = th / g->stride[1];
+                            if (th < 0 || th % g->stride[1] != 0 || ih >= g->in[1]) {
+                                continue;
+                            }
+                            const float *xrow = xc + (id * g->in[1] + ih) * g->in[2];
+                            const float *wk = wc + (kd * g->k[1] + kh) * g->k[2];
+                            for (int64_t kw = 0; kw < g->k[2]; kw++) {
+                                int64_t tw = ow + g->pad_before[2] - kw * g->dil[2];
+                                int64_t iw = tw / g->stride[2];
+                                if (tw >= 0 && tw % g->stride[2] == 0 && iw < g->in[2]) {
+                                    acc += wk[kw] * xrow[iw];
+                                }
+                            }
+                        }
+                    }
+                }
+                orow[(od * g->out[1] + oh) * g->out[2] + ow] = acc;
+            }
+        }
+    }
+}
+
+static enum anml_status run_conv_transpose(struct ex_call *c) {
+    struct conv_geom g;
+    enum anml_status st = conv_geometry(c, &g, true);
+    if (st != ANML_OK) {
+        return st;
+    }
+    const struct ex_tensor *x = ex_in(c, "x");
+    const struct ex_tensor *w = ex_in(c, "weight");
+    const struct ex_tensor *b = ex_in(c, "bias");
+    struct carve cv = carve_run(c);
+    float *xf, *wrow, *orow;
+    conv_carve(&cv, &g, &xf, &wrow, &orow);
+    ANML_ASSERT(cv.used <= c->scratch_size);
+    ex_to_f32(x, 0, x->numel, xf);
+    for (int64_t o = 0; o < g.cout; o++) {
+        int64_t grp = o / g.cout_g, oc = o % g.cout_g;
+        /* wrow[ic][k] = weight[grp * Cin_g + ic, oc, k] */
+        for (int64_t ic = 0; ic < g.cin_g; ic++) {
+            load_f32(w, ((grp * g.cin_g + ic) * g.cout_g + oc) * g.k_sp, g.k_sp,
+                     wrow + ic * g.k_sp);
+        }
+        float bias = b ? ex_get_f32(b, o) : 0.0f;
+        for (int64_t n = 0; n < g.n; n++) {
+            convt_direct_row(&g, xf + n * g.cin * g.in_sp, wrow, grp, orow);
+            for (int64_t j = 0; j < g.out_sp; j++) {
+                orow[j] += bias;
+            }
+            ex_from_f32(c->outs[0], (n * g.cout + o) * g.out_sp, g.out_sp, orow);
+        }
+    }
+    return ANML_OK;
+}
+
 /* ---- linear ---- */
 
 struct linear_geom {
@@ -431,7 +573,10 @@ static enum anml_status linear_check(struct ex_call *c, struct linear_geom *g) {
     }
     g->din = x->shape[x->rank - 1];
     g->dout = w->shape[0];
-    g->m = g->din > 0 ? x->numel / g->din : 0;
+    g->m = 1;
+    for (int32_t d = 0; d + 1 < x->rank; d++) {
+        g->m *= x->shape[d];
+    }
     if (w->shape[1] != g->din) {
         return ex_fail(c, ANML_E_SHAPE, "weight '%s' has Din %lld but x '%s' has %lld", w->name,
                        (long long)w->shape[1], x->name, (long long)g->din);
@@ -1077,6 +1222,7 @@ static enum anml_status run_sdpa(struct ex_call *c) {
 
 const struct ex_opdef anml__ops_linear[] = {
     { "conv", infer_conv, run_conv, "weight" },
+    { "conv_transpose", infer_conv_transpose, run_conv_transpose, NULL },
     { "linear", infer_linear, run_linear, "weight" },
     { "matmul", infer_matmul, run_matmul, "x,y" },
     { "einsum", infer_einsum, run_einsum, NULL },

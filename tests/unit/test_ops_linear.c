@@ -253,6 +253,84 @@ static void test_conv_errors(void **state) {
                     "conv", "bias");
 }
 
+/* ---- conv_transpose ---- */
+
+/* out[i * s + k * d - pad_before] += x[i] w[k]; x = (1, 2, 3), w = (1, 10). */
+static void run_convt1d(const char *params, int64_t out_len, const float *want) {
+    char body[1024], decl[64];
+    snprintf(decl, sizeof decl, "tensor<fp32, [1, 1, %lld]>", (long long)out_len);
+    snprintf(body, sizeof body,
+             "        tensor<fp32, [1, 1, 2]> w = const()[name = string(\"w\"), val = "
+             "tensor<fp32, [1, 1, 2]>([[[1, 10]]])];\n"
+             "        %s y = conv_transpose(x = x, weight = w%s)[name = string(\"y\")];",
+             decl, params);
+    struct oph h;
+    oph_open(&h, prog("ios18", "tensor<fp32, [1, 1, 3]> x", body, "y"), NULL);
+    float x[3] = { 1, 2, 3 };
+    struct anml_named_tensor in[] = { oph_in("x", ANML_DTYPE_F32, 3, OPH_DIMS(1, 1, 3), x) };
+    oph_run(&h, in, 1);
+    oph_check_f32(&h, "y", 3, OPH_DIMS(1, 1, out_len), want, 0.0f);
+    oph_close(&h);
+}
+
+static void test_conv_transpose(void **state) {
+    (void)state;
+    const float s2[6] = { 1, 10, 2, 20, 3, 30 };
+    run_convt1d(", strides = tensor<int32, [1]>([2])", 6, s2);
+    run_convt1d(", strides = tensor<int32, [1]>([2]), pad_type = string(\"same\")", 6, s2);
+    const float s1[4] = { 1, 12, 23, 30 };
+    run_convt1d("", 4, s1);
+    const float cropped[3] = { 12, 23, 30 };
+    run_convt1d(", pad_type = string(\"custom\"), pad = tensor<int32, [2]>([1, 0])", 3, cropped);
+    run_convt1d(", strides = tensor<int32, [1]>([2]), output_shape = tensor<int32, [3]>([1, 1, 5])",
+                5, s2);
+    const float dil[5] = { 1, 2, 13, 20, 30 }; /* dilation 2: taps at i and i + 2 */
+    run_convt1d(", dilations = tensor<int32, [1]>([2])", 5, dil);
+
+    /* 2-D, weight [[1, 0], [0, 1]]: x plus x shifted by (1, 1) */
+    struct oph h;
+    oph_open(&h,
+             prog("ios18", "tensor<fp32, [1, 1, 2, 2]> x",
+                  "        tensor<fp32, [1, 1, 2, 2]> w = const()[name = string(\"w\"), val = "
+                  "tensor<fp32, [1, 1, 2, 2]>([[[[1, 0], [0, 1]]]])];\n"
+                  "        tensor<fp32, [1, 1, 3, 3]> y = conv_transpose(x = x, weight = w)[name = "
+                  "string(\"y\")];",
+                  "y"),
+             NULL);
+    float x[4] = { 1, 2, 3, 4 };
+    struct anml_named_tensor in[] = { oph_in("x", ANML_DTYPE_F32, 4, OPH_DIMS(1, 1, 2, 2), x) };
+    oph_run(&h, in, 1);
+    const float want2d[9] = { 1, 2, 0, 3, 5, 2, 0, 3, 4 };
+    oph_check_f32(&h, "y", 4, OPH_DIMS(1, 1, 3, 3), want2d, 0.0f);
+    oph_close(&h);
+
+    /* groups 2 with bias: channel c scales x[c] by w[c] */
+    oph_open(&h,
+             prog("ios18", "tensor<fp32, [1, 2, 1]> x",
+                  "        tensor<fp32, [2, 1, 1]> w = const()[name = string(\"w\"), val = "
+                  "tensor<fp32, [2, 1, 1]>([[[3]], [[4]]])];\n"
+                  "        tensor<fp32, [2]> b = const()[name = string(\"b\"), val = "
+                  "tensor<fp32, [2]>([0.5, -0.5])];\n"
+                  "        tensor<fp32, [1, 2, 1]> y = conv_transpose(x = x, weight = w, bias = b, "
+                  "groups = int32(2))[name = string(\"y\")];",
+                  "y"),
+             NULL);
+    float xg[2] = { 1, 2 };
+    struct anml_named_tensor ing[] = { oph_in("x", ANML_DTYPE_F32, 3, OPH_DIMS(1, 2, 1), xg) };
+    oph_run(&h, ing, 1);
+    const float wantg[2] = { 3.5f, 7.5f };
+    oph_check_f32(&h, "y", 3, OPH_DIMS(1, 2, 1), wantg, 0.0f);
+    oph_close(&h);
+
+    oph_expect_fail(prog("ios18", "tensor<fp32, [1, 2, 3]> x",
+                         "        tensor<fp32, [1, 1, 2]> w = const()[name = string(\"w\"), val = "
+                         "tensor<fp32, [1, 1, 2]>(0)];\n"
+                         "        tensor<fp32, [1, 1, 4]> y = conv_transpose(x = x, weight = w)"
+                         "[name = string(\"y\")];",
+                         "y"),
+                    "conv_transpose", "input channels");
+}
+
 /* ---- linear ---- */
 
 static void test_linear(void **state) {
@@ -756,6 +834,7 @@ int main(void) {
         cmocka_unit_test(test_conv2d_padding_strides),
         cmocka_unit_test(test_conv_fp16_single_rounding),
         cmocka_unit_test(test_conv_errors),
+        cmocka_unit_test(test_conv_transpose),
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_linear_int32),
         cmocka_unit_test(test_linear_errors),
