@@ -484,6 +484,58 @@ static void test_fixture_model_dirs(void **state) {
     free_names(sets);
 }
 
+/* The same program read from text: each fixture package converted to a .mlmodelc by
+ * `anml convert` must describe identically (metadata.json carries the functions, states,
+ * enumerated shapes and user metadata that the protobuf description held). */
+static void test_converted_mlmodelc(void **state) {
+    (void)state;
+    ANML_TEST_REQUIRE_SHARED();
+    char **sets = fixture_sets();
+    char *tmp = anml_test_tmpdir("cli-info-conv");
+    assert_non_null(tmp);
+    for (size_t s = 0; sets[s]; s++) {
+        char rel[1024];
+        snprintf(rel, sizeof rel, "fixtures/coreml/%s/packages.json", sets[s]);
+        cJSON *pk = read_json(anml_test_shared_path(rel));
+        const cJSON *pkg;
+        cJSON_ArrayForEach(pkg, pk) {
+            char src[4096], dst[4096], cmd[8192];
+            snprintf(rel, sizeof rel, "fixtures/coreml/%s/model/%s", sets[s], pkg->string);
+            snprintf(src, sizeof src, "%s", anml_test_shared_path(rel));
+            snprintf(dst, sizeof dst, "%s/%s-%s.mlmodelc", tmp, sets[s], pkg->string);
+            snprintf(cmd, sizeof cmd, "'%s' convert '%s' '%s' >/dev/null", ANML_CLI_PATH, src, dst);
+            char *err = NULL;
+            int rc = anml_test_run(cmd, NULL, &err);
+            if (rc != 0) {
+                fail_msg("anml convert %s failed: %s", src, err ? err : "");
+            }
+            free(err);
+            cJSON *a = info_json(src);
+            cJSON *b = info_json(dst);
+            assert_string_equal(get_str(a, "format"), "mlpackage");
+            assert_string_equal(get_str(b, "format"), "mlmodelc");
+            const char *strip[] = { "path", "format" };
+            for (size_t i = 0; i < 2; i++) {
+                cJSON_DeleteItemFromObjectCaseSensitive(a, strip[i]);
+                cJSON_DeleteItemFromObjectCaseSensitive(b, strip[i]);
+            }
+            if (!cJSON_Compare(a, b, 1)) {
+                print_json("mlpackage", a);
+                print_json("mlmodelc", b);
+                fail_msg("%s: the converted .mlmodelc describes differently", pkg->string);
+            }
+            cJSON_Delete(a);
+            cJSON_Delete(b);
+        }
+        cJSON_Delete(pk);
+    }
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    assert_int_equal(system(cmd), 0);
+    free(tmp);
+    free_names(sets);
+}
+
 /* ---- the bundled sample ---- */
 
 /* The expectations below are read off examples/hello.mlmodelc/model.mil and metadata.json, the
@@ -621,6 +673,7 @@ int main(void) {
         cmocka_unit_test(test_hello),
         cmocka_unit_test(test_fixture_packages),
         cmocka_unit_test(test_fixture_model_dirs),
+        cmocka_unit_test(test_converted_mlmodelc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
