@@ -263,6 +263,144 @@ ANML_API enum anml_status anml_context_output_at(const struct anml_context *ctx,
  * Ownership: borrowed, valid until the next call on ctx. */
 ANML_API const char *anml_context_errmsg(const struct anml_context *ctx);
 
+/* ---- models: an ANEMLL model directory (high-level API) ----------------------------------------
+ * A model is an ANEMLL model directory: meta.yaml (any version, optional), an embeddings program,
+ * one or more FFN chunks (functions `infer` and `prefill` sharing the KV-cache state) and an LM
+ * head whose logits come out in slices. Components may be .mlmodelc, .mlpackage or
+ * .mlmodelc.zip (unpacked once, next to the zip). Every shape is read from the programs
+ * themselves; meta.yaml is cross-checked against them.
+ *
+ * A model is immutable after loading and may be shared by threads and sessions. */
+struct anml_model;
+
+struct anml_model_params {
+    uint32_t size; /* sizeof(struct anml_model_params), for ABI growth */
+    /* Directory to unpack .mlmodelc.zip components into; NULL = next to the zip. */
+    const char *unzip_dir;
+};
+
+/* Defaults for anml_model_load. Thread-safety: safe. */
+ANML_API struct anml_model_params anml_model_params_default(void);
+
+/* Loads a model directory. params may be NULL (defaults).
+ * Ownership: caller frees *out with anml_model_free. Thread-safety: safe. */
+ANML_API enum anml_status anml_model_load(const char *dir, const struct anml_model_params *params,
+                                          struct anml_model **out, struct anml_error *err);
+ANML_API void anml_model_free(struct anml_model *model);
+
+/* The assembled model. Strings are borrowed from the model. */
+struct anml_model_info {
+    const char *architecture; /* meta.yaml `architecture` ("qwen3", "qwen2", "llama"), or "" */
+    const char *meta_version; /* meta.yaml model_info.version, or "" */
+    const char *model_prefix; /* or "" */
+    int32_t n_chunks;
+    int32_t context_length; /* from the causal mask width */
+    int32_t batch_size;     /* prefill batch; 1 when the model has no prefill function */
+    int32_t state_length;   /* KV slots (state dim 2) */
+    int32_t hidden_size;
+    int32_t vocab_size; /* sum of the LM head slices */
+    int32_t n_logit_slices;
+    int32_t lut_embeddings, lut_ffn, lut_lmhead; /* bits from meta.yaml, 0 = none */
+    const char *state_name;                      /* "model_model_kv_cache_0" */
+    int32_t state_rank;
+    int64_t state_shape[ANML_MAX_DIMS];
+    const char *tokenizer_dir; /* directory with tokenizer.json, or NULL */
+};
+ANML_API void anml_model_get_info(const struct anml_model *model, struct anml_model_info *out);
+
+enum anml_component_role {
+    ANML_COMPONENT_EMBEDDINGS = 0,
+    ANML_COMPONENT_FFN,
+    ANML_COMPONENT_LM_HEAD,
+    ANML_COMPONENT_ROLE_COUNT
+};
+
+struct anml_component_info {
+    enum anml_component_role role;
+    const char *path;         /* the file or directory loaded */
+    int32_t chunk;            /* 1-based FFN chunk number; 0 for the others */
+    const char *infer_fn;     /* function run per token */
+    const char *prefill_fn;   /* function run per prefill batch, or NULL */
+    const char *prefill_path; /* separate prefill file, or NULL */
+    const struct anml_program *program;
+};
+
+/* Number of components and a description of component i (embeddings, chunks in order, LM
+ * head). Returns ANML_E_NOT_FOUND for a bad index. Thread-safety: safe. */
+ANML_API int32_t anml_model_n_components(const struct anml_model *model);
+ANML_API enum anml_status anml_model_component_info(const struct anml_model *model, int32_t i,
+                                                    struct anml_component_info *out);
+
+/* ---- sessions: one conversation's KV cache over a model --------------------------------------- */
+struct anml_session;
+
+/* Creates a session (KV state, execution contexts, buffers; all memory a decode step needs).
+ * Ownership: caller frees with anml_session_free; the model must outlive it.
+ * Thread-safety: safe; the session is then used by one thread at a time. */
+ANML_API enum anml_status anml_session_create(const struct anml_model *model,
+                                              struct anml_session **out, struct anml_error *err);
+ANML_API void anml_session_free(struct anml_session *s);
+
+/* Forgets all tokens (the KV cache is reused from position 0). */
+ANML_API void anml_session_reset(struct anml_session *s);
+
+/* Tokens held by the session (prompt + generated). */
+ANML_API int32_t anml_session_n_tokens(const struct anml_session *s);
+
+/* Called between steps of long operations; returning true aborts with ANML_E_ABORTED. */
+typedef bool (*anml_abort_fn)(void *user_data);
+
+/* Appends tokens and writes their K/V into the cache: batches of batch_size through `prefill`
+ * (right-padded with id 0, positions and mask rows as ANEMLL's reference client), one at a
+ * time through `infer` where a batch would run past the state. Fails with ANML_E_INVALID_ARG if
+ * the tokens do not fit in the context. abort may be NULL.
+ * Thread-safety: one thread at a time per session. */
+ANML_API enum anml_status anml_session_prefill(struct anml_session *s, const int32_t *ids,
+                                               int32_t n, anml_abort_fn abort, void *abort_ud);
+
+/* Computes the logits of the next token: re-runs the last token through `infer` (writing its
+ * K/V slot, as ANEMLL does) and the LM head, and concatenates the slices.
+ * Ownership: *logits is borrowed (vocab_size floats), valid until the next call on s.
+ * Returns ANML_E_MISUSE when the session holds no token. */
+ANML_API enum anml_status anml_session_logits(struct anml_session *s, const float **logits);
+
+/* Appends one token without running anything: the next anml_session_logits processes it. */
+ANML_API enum anml_status anml_session_push(struct anml_session *s, int32_t token);
+
+/* The message of the last failed call on this session ("" when none). Borrowed until the next
+ * call on s. */
+ANML_API const char *anml_session_errmsg(const struct anml_session *s);
+
+/* Streaming callback: receives each generated token id; return false to stop. Calling into the
+ * same session from inside it returns ANML_E_MISUSE. */
+typedef bool (*anml_token_fn)(int32_t token, void *user_data);
+
+struct anml_generate_params {
+    uint32_t size;           /* sizeof(struct anml_generate_params) */
+    int32_t max_tokens;      /* generated tokens at most; <= 0: until the context is full */
+    const int32_t *stop_ids; /* generation stops after emitting one of these (EOS set) */
+    int32_t n_stop_ids;
+    anml_token_fn on_token; /* may be NULL */
+    void *on_token_ud;
+    anml_abort_fn abort; /* may be NULL */
+    void *abort_ud;
+};
+ANML_API struct anml_generate_params anml_generate_params_default(void);
+
+/* Greedy generation after a prefill: picks the first maximum of the logits, appends it, calls
+ * on_token, and stops at a stop id (which is emitted), max_tokens, the context limit or when
+ * on_token returns false. *n_generated receives the count (optional).
+ * Thread-safety: one thread at a time per session. */
+ANML_API enum anml_status anml_session_generate(struct anml_session *s,
+                                                const struct anml_generate_params *params,
+                                                int32_t *n_generated);
+
+/* Convenience: the logits that follow a token sequence, computed in a fresh session.
+ * logits must have room for vocab_size floats (anml_model_get_info). Thread-safety: safe. */
+ANML_API enum anml_status anml_model_forward_tokens(const struct anml_model *model,
+                                                    const int32_t *ids, int32_t n, float *logits,
+                                                    struct anml_error *err);
+
 /* ---- logging (the only global state) ------------------------------------------------------- */
 enum anml_log_level {
     ANML_LOG_LEVEL_ERROR = 0,

@@ -93,6 +93,8 @@ bool anml__is_dir(const char *path);
 bool anml__is_file(const char *path);
 /* mkdir -p. */
 enum anml_status anml__mkdirs(const char *path, struct anml_error *err);
+/* Removes a file or a directory tree (best effort; symlinks are removed, not followed). */
+void anml__rmtree(const char *path);
 /* Joins a and b with '/' (caller frees with anml__free); NULL on out of memory. */
 char *anml__path_join(const char *a, const char *b);
 

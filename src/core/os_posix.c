@@ -1,7 +1,10 @@
 /* os_posix.c -- file access for the library: whole-file reads and writes, directories and
  * read-only memory maps. All OS-specific code of the library lives here. */
+#define _XOPEN_SOURCE 700 /* nftw */
+
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -96,6 +99,18 @@ enum anml_status anml__mkdirs(const char *path, struct anml_error *err) {
     }
     anml__free(p);
     return ANML_OK;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    (void)remove(path); /* keep going past entries that cannot be removed */
+    return 0;
+}
+
+void anml__rmtree(const char *path) {
+    (void)nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 char *anml__path_join(const char *a, const char *b) {
