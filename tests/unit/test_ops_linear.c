@@ -253,6 +253,175 @@ static void test_conv_errors(void **state) {
                     "conv", "bias");
 }
 
+/* ---- randomized conv against the definition ----
+ * Deterministic pseudo-random configurations (1-3 spatial dims, groups, strides, dilations, all
+ * padding modes, batch 1-2); the expected output comes from a direct loop over the definition in
+ * coreml-format.md §9.7, with small integer values so that every sum is exact. */
+
+static uint32_t rnd_state = 12345;
+static int rnd(int lo, int hi) { /* inclusive */
+    rnd_state = rnd_state * 1664525u + 1013904223u;
+    return lo + (int)((rnd_state >> 8) % (uint32_t)(hi - lo + 1));
+}
+
+static void dims_str(char *buf, size_t cap, const char *dt, int rank, const int64_t *d) {
+    int n = snprintf(buf, cap, "tensor<%s, [", dt);
+    for (int i = 0; i < rank; i++) {
+        n += snprintf(buf + n, cap - (size_t)n, i ? ", %lld" : "%lld", (long long)d[i]);
+    }
+    snprintf(buf + n, cap - (size_t)n, "]>");
+}
+
+static void test_conv_random_vs_definition(void **state) {
+    (void)state;
+    static char wl[1 << 14], bl[1024], body[1 << 15], xdecl[128], ydecl[128], wdecl[128];
+    static float x[4096], w[4096], want[8192];
+    for (int iter = 0; iter < 120; iter++) {
+        int ns = rnd(1, 3), groups = rnd(1, 3), cin_g = rnd(1, 2), cout_g = rnd(1, 2);
+        int64_t n = rnd(1, 2), cin = groups * cin_g, cout = groups * cout_g;
+        int64_t in[3], k[3], st[3], dl[3], pb[3], pa[3], out[3];
+        int mode = rnd(0, 3); /* valid, same, same_lower, custom */
+        bool ok = true;
+        for (int i = 0; i < ns; i++) {
+            in[i] = rnd(1, ns == 3 ? 3 : 5);
+            k[i] = rnd(1, 3);
+            st[i] = rnd(1, 3);
+            dl[i] = rnd(1, 2);
+            int64_t keff = (k[i] - 1) * dl[i] + 1;
+            pb[i] = pa[i] = 0;
+            if (mode == 3) {
+                pb[i] = rnd(0, 2);
+                pa[i] = rnd(0, 2);
+            } else if (mode != 0) {
+                int64_t tot = st[i] * ((in[i] + st[i] - 1) / st[i]) - in[i] + keff - st[i];
+                tot = tot < 0 ? 0 : tot;
+                pb[i] = mode == 1 ? tot / 2 : tot - tot / 2;
+                pa[i] = tot - pb[i];
+            }
+            int64_t padded = in[i] + pb[i] + pa[i];
+            ok = ok && padded >= keff;
+            out[i] = ok ? (padded - keff) / st[i] + 1 : 0;
+        }
+        int64_t xs[5] = { n, cin }, ws[5] = { cout, cin_g }, ys[5] = { n, cout };
+        int64_t in_sp = 1, out_sp = 1, k_sp = 1;
+        for (int i = 0; i < ns; i++) {
+            xs[2 + i] = in[i];
+            ws[2 + i] = k[i];
+            ys[2 + i] = out[i];
+            in_sp *= in[i];
+            out_sp *= out[i];
+            k_sp *= k[i];
+        }
+        int64_t xn = n * cin * in_sp, wn = cout * cin_g * k_sp, yn = n * cout * out_sp;
+        assert_true(xn <= 4096 && wn <= 4096 && yn <= 8192);
+        for (int64_t i = 0; i < xn; i++) {
+            x[i] = (float)rnd(-3, 3);
+        }
+        for (int64_t i = 0; i < wn; i++) {
+            w[i] = (float)rnd(-2, 2);
+        }
+        float bias[6];
+        for (int64_t o = 0; o < cout; o++) {
+            bias[o] = (float)rnd(-4, 4) * 0.5f;
+        }
+        const char *modes[4] = { "valid", "same", "same_lower", "custom" };
+        char params[512];
+        int pn = snprintf(params, sizeof params, "pad_type = string(\"%s\"), groups = int32(%d)",
+                          modes[mode], groups);
+        const char *names[2] = { "strides", "dilations" };
+        const int64_t *vals[2] = { st, dl };
+        for (int a = 0; a < 2; a++) {
+            pn += snprintf(params + pn, sizeof params - (size_t)pn, ", %s = tensor<int32, [%d]>([",
+                           names[a], ns);
+            for (int i = 0; i < ns; i++) {
+                pn += snprintf(params + pn, sizeof params - (size_t)pn, i ? ", %lld" : "%lld",
+                               (long long)vals[a][i]);
+            }
+            pn += snprintf(params + pn, sizeof params - (size_t)pn, "])");
+        }
+        if (mode == 3) {
+            pn += snprintf(params + pn, sizeof params - (size_t)pn, ", pad = tensor<int32, [%d]>([",
+                           2 * ns);
+            for (int i = 0; i < ns; i++) {
+                pn +=
+                    snprintf(params + pn, sizeof params - (size_t)pn,
+                             i ? ", %lld, %lld" : "%lld, %lld", (long long)pb[i], (long long)pa[i]);
+            }
+            snprintf(params + pn, sizeof params - (size_t)pn, "])");
+        }
+        dims_str(xdecl, sizeof xdecl, "fp32", ns + 2, xs);
+        dims_str(wdecl, sizeof wdecl, "fp32", ns + 2, ws);
+        dims_str(ydecl, sizeof ydecl, "fp32", ns + 2, ys);
+        char xin[160];
+        snprintf(xin, sizeof xin, "%s x", xdecl);
+        snprintf(body, sizeof body,
+                 "        %s w = const()[name = string(\"w\"), val = %s];\n"
+                 "        tensor<fp32, [%lld]> b = const()[name = string(\"b\"), val = %s];\n"
+                 "        %s y = conv(x = x, weight = w, bias = b, %s)[name = string(\"y\")];",
+                 wdecl, lit(wl, sizeof wl, "fp32", ns + 2, ws, w), (long long)cout,
+                 lit(bl, sizeof bl, "fp32", 1, OPH_DIMS(cout), bias), ydecl, params);
+        if (!ok) {
+            oph_expect_fail(prog("ios18", xin, body, "y"), "conv", "larger than");
+            continue;
+        }
+        /* the definition, spatial dims padded to three */
+        int64_t I[3] = { 1, 1, 1 }, K[3] = { 1, 1, 1 }, O[3] = { 1, 1, 1 }, S[3] = { 1, 1, 1 },
+                D[3] = { 1, 1, 1 }, P[3] = { 0, 0, 0 };
+        for (int i = 0; i < ns; i++) {
+            I[3 - ns + i] = in[i];
+            K[3 - ns + i] = k[i];
+            O[3 - ns + i] = out[i];
+            S[3 - ns + i] = st[i];
+            D[3 - ns + i] = dl[i];
+            P[3 - ns + i] = pb[i];
+        }
+        for (int64_t b = 0; b < n; b++) {
+            for (int64_t o = 0; o < cout; o++) {
+                int64_t g = o / cout_g;
+                for (int64_t j0 = 0; j0 < O[0]; j0++) {
+                    for (int64_t j1 = 0; j1 < O[1]; j1++) {
+                        for (int64_t j2 = 0; j2 < O[2]; j2++) {
+                            float acc = bias[o];
+                            for (int64_t c = 0; c < cin_g; c++) {
+                                for (int64_t a0 = 0; a0 < K[0]; a0++) {
+                                    for (int64_t a1 = 0; a1 < K[1]; a1++) {
+                                        for (int64_t a2 = 0; a2 < K[2]; a2++) {
+                                            int64_t p0 = j0 * S[0] + a0 * D[0] - P[0];
+                                            int64_t p1 = j1 * S[1] + a1 * D[1] - P[1];
+                                            int64_t p2 = j2 * S[2] + a2 * D[2] - P[2];
+                                            if (p0 < 0 || p0 >= I[0] || p1 < 0 || p1 >= I[1] ||
+                                                p2 < 0 || p2 >= I[2]) {
+                                                continue;
+                                            }
+                                            float xv =
+                                                x[(((b * cin + g * cin_g + c) * I[0] + p0) * I[1] +
+                                                   p1) *
+                                                      I[2] +
+                                                  p2];
+                                            float wv =
+                                                w[(((o * cin_g + c) * K[0] + a0) * K[1] + a1) *
+                                                      K[2] +
+                                                  a2];
+                                            acc += xv * wv;
+                                        }
+                                    }
+                                }
+                            }
+                            want[(((b * cout + o) * O[0] + j0) * O[1] + j1) * O[2] + j2] = acc;
+                        }
+                    }
+                }
+            }
+        }
+        struct oph h;
+        oph_open(&h, prog("ios18", xin, body, "y"), NULL);
+        struct anml_named_tensor inp[] = { oph_in("x", ANML_DTYPE_F32, ns + 2, xs, x) };
+        oph_run(&h, inp, 1);
+        oph_check_f32(&h, "y", ns + 2, ys, want, 0.0f);
+        oph_close(&h);
+    }
+}
+
 /* ---- conv_transpose ---- */
 
 /* out[i * s + k * d - pad_before] += x[i] w[k]; x = (1, 2, 3), w = (1, 10). */
@@ -835,6 +1004,7 @@ int main(void) {
         cmocka_unit_test(test_conv_fp16_single_rounding),
         cmocka_unit_test(test_conv_errors),
         cmocka_unit_test(test_conv_transpose),
+        cmocka_unit_test(test_conv_random_vs_definition),
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_linear_int32),
         cmocka_unit_test(test_linear_errors),
