@@ -776,6 +776,126 @@ static void test_matmul_int32_and_mixed(void **state) {
                     "matmul", "broadcast");
 }
 
+/* Randomized matmul: ranks 1-4 with broadcast batch dims, transposes, and each operand either an
+ * input or a constant; expected values from the broadcast definition. */
+static void test_matmul_random_vs_definition(void **state) {
+    (void)state;
+    static char xl[1 << 14], yl[1 << 14], body[1 << 15], inputs[512], xdecl[128], ydecl[128],
+        zdecl[128], cx[1 << 14], cy[1 << 14];
+    static float x[2048], y[2048], want[4096];
+    for (int iter = 0; iter < 150; iter++) {
+        int rx = rnd(1, 4), ry = rnd(1, 4), mode = rnd(0, 2);
+        bool tx = rnd(0, 1), ty = rnd(0, 1);
+        int64_t M = rnd(1, 3), K = rnd(1, 4), N = rnd(1, 3);
+        M = rx == 1 ? 1 : M; /* a rank-1 operand is one row / one column */
+        N = ry == 1 ? 1 : N;
+        int bx = rx > 2 ? rx - 2 : 0, by = ry > 2 ? ry - 2 : 0, bo = bx > by ? bx : by;
+        int64_t ob[2], xb[2], yb[2];
+        for (int d = 0; d < bo; d++) {
+            ob[d] = rnd(2, 3);
+        }
+        for (int d = 0; d < bx; d++) {
+            xb[d] = rnd(0, 2) ? ob[bo - bx + d] : 1;
+        }
+        for (int d = 0; d < by; d++) {
+            yb[d] = rnd(0, 2) ? ob[bo - by + d] : 1;
+        }
+        for (int d = 0; d < bo; d++) { /* the output dim is 1 when both operands have 1 */
+            int dx = d - (bo - bx), dy = d - (bo - by);
+            int64_t sx = dx >= 0 ? xb[dx] : 1, sy = dy >= 0 ? yb[dy] : 1;
+            ob[d] = sx > sy ? sx : sy;
+        }
+        int64_t xs[4], ys[4], zs[4];
+        int zr = 0;
+        memcpy(xs, xb, sizeof(int64_t) * (size_t)bx);
+        memcpy(ys, yb, sizeof(int64_t) * (size_t)by);
+        memcpy(zs, ob, sizeof(int64_t) * (size_t)bo);
+        zr = bo;
+        if (rx == 1) {
+            xs[0] = K;
+        } else {
+            xs[bx] = tx ? K : M;
+            xs[bx + 1] = tx ? M : K;
+            zs[zr++] = M;
+        }
+        if (ry == 1) {
+            ys[0] = K;
+        } else {
+            ys[by] = ty ? N : K;
+            ys[by + 1] = ty ? K : N;
+            zs[zr++] = N;
+        }
+        int64_t xn = oph_numel(rx, xs), yn = oph_numel(ry, ys), zn = oph_numel(zr, zs);
+        for (int64_t i = 0; i < xn; i++) {
+            x[i] = (float)rnd(-3, 3);
+        }
+        for (int64_t i = 0; i < yn; i++) {
+            y[i] = (float)rnd(-3, 3);
+        }
+        int64_t n_batch = oph_numel(bo, ob);
+        for (int64_t b = 0; b < n_batch; b++) {
+            int64_t coord[2] = { 0, 0 }, rest = b;
+            for (int d = bo - 1; d >= 0; d--) {
+                coord[d] = rest % ob[d];
+                rest /= ob[d];
+            }
+            int64_t xo = 0, yo = 0;
+            for (int d = 0; d < bx; d++) {
+                xo = xo * xb[d] + (xb[d] == 1 ? 0 : coord[bo - bx + d]);
+            }
+            for (int d = 0; d < by; d++) {
+                yo = yo * yb[d] + (yb[d] == 1 ? 0 : coord[bo - by + d]);
+            }
+            xo *= M * K;
+            yo *= K * N;
+            for (int64_t i = 0; i < M; i++) {
+                for (int64_t j = 0; j < N; j++) {
+                    float acc = 0;
+                    for (int64_t kk = 0; kk < K; kk++) {
+                        float xv = x[xo + (rx > 1 && tx ? kk * M + i : i * K + kk)];
+                        float yv = y[yo + (ry > 1 && ty ? j * K + kk : kk * N + j)];
+                        acc += xv * yv;
+                    }
+                    want[(b * M + i) * N + j] = acc;
+                }
+            }
+        }
+        dims_str(xdecl, sizeof xdecl, "fp32", rx, xs);
+        dims_str(ydecl, sizeof ydecl, "fp32", ry, ys);
+        dims_str(zdecl, sizeof zdecl, "fp32", zr, zs);
+        cx[0] = cy[0] = '\0';
+        if (mode == 1) {
+            snprintf(cy, sizeof cy, "        %s y = const()[name = string(\"y\"), val = %s];\n",
+                     ydecl, lit(yl, sizeof yl, "fp32", ry, ys, y));
+            snprintf(inputs, sizeof inputs, "%s x", xdecl);
+        } else if (mode == 2) {
+            snprintf(cx, sizeof cx, "        %s x = const()[name = string(\"x\"), val = %s];\n",
+                     xdecl, lit(xl, sizeof xl, "fp32", rx, xs, x));
+            snprintf(inputs, sizeof inputs, "%s y", ydecl);
+        } else {
+            snprintf(inputs, sizeof inputs, "%s x, %s y", xdecl, ydecl);
+        }
+        snprintf(body, sizeof body,
+                 "%s%s        %s z = matmul(x = x, y = y, transpose_x = bool(%s), transpose_y = "
+                 "bool(%s))[name = string(\"z\")];",
+                 cx, cy, zr ? zdecl : "fp32", tx ? "true" : "false", ty ? "true" : "false");
+        struct oph h;
+        oph_open(&h, prog("ios18", inputs, body, "z"), NULL);
+        struct anml_named_tensor in[2];
+        int32_t nin = 0;
+        if (mode != 2) {
+            in[nin++] = oph_in("x", ANML_DTYPE_F32, rx, xs, x);
+        }
+        if (mode != 1) {
+            in[nin++] = oph_in("y", ANML_DTYPE_F32, ry, ys, y);
+        }
+        oph_run(&h, in, nin);
+        assert_true(zn == n_batch * M * N);
+        oph_check_f32(&h, "z", zr, zs, want, 0.0f);
+        oph_close(&h);
+    }
+}
+
 /* ---- einsum ---- */
 
 static void test_einsum(void **state) {
@@ -1012,6 +1132,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_rank1),
         cmocka_unit_test(test_matmul_batch_broadcast),
         cmocka_unit_test(test_matmul_int32_and_mixed),
+        cmocka_unit_test(test_matmul_random_vs_definition),
         cmocka_unit_test(test_einsum),
         cmocka_unit_test(test_sdpa),
         cmocka_unit_test(test_conv_lut_weight),
