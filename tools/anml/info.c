@@ -713,9 +713,14 @@ static void print_model(FILE *f, const cJSON *m) {
             fprintf(f, "    %s: %s\n", kv->string, v ? v : "");
         }
     }
+    const cJSON *weights = cJSON_GetObjectItem(m, "weights");
+    if (cJSON_GetNumberValue(cJSON_GetObjectItem(weights, "total")) == 0) {
+        fputs("  weights: none (every constant is immediate)\n", f);
+        return;
+    }
     fputs("  weights:\n", f);
     const cJSON *w;
-    cJSON_ArrayForEach(w, cJSON_GetObjectItem(m, "weights")) {
+    cJSON_ArrayForEach(w, weights) {
         fprintf(f, "    %-8s %12.0f bytes\n", w->string, cJSON_GetNumberValue(w));
     }
 }
