@@ -24,7 +24,9 @@ static enum anml_status infer_read_state(struct ex_call *c) {
 
 static enum anml_status run_read_state(struct ex_call *c) {
     const struct ex_tensor *s = ex_in(c, "input");
-    memcpy(c->outs[0]->data, s->data, (size_t)s->numel * anml__dtype_size(s->dtype));
+    if (c->outs[0]->data != s->data) { /* aliased reads need no copy */
+        memcpy(c->outs[0]->data, s->data, (size_t)s->numel * anml__dtype_size(s->dtype));
+    }
     return ANML_OK;
 }
 
@@ -122,6 +124,9 @@ enum anml_status anml__plan_run(struct ex_plan *p, const struct anml_named_tenso
         if (st != ANML_OK) {
             return st;
         }
+    }
+    for (int32_t i = 0; i < p->n_alias; i++) {
+        p->values[p->alias_val[i]].data = p->values[p->alias_state[i]].data;
     }
     for (int32_t s = 0; s < p->n_steps; s++) {
         struct ex_step *step = &p->steps[s];

@@ -269,6 +269,113 @@ static bool lut_arg_ok(const struct ex_opdef *def, const char *arg) {
     return false;
 }
 
+/* ---- state aliasing ----
+ * ANEMLL reads the whole KV cache (read_state), writes one slot (slice_update of that copy), writes
+ * the result back (write_state) and reads it again, for every layer: copied naively, that is
+ * several state-sized copies per layer per token. Two rewrites keep the semantics and remove the
+ * copies:
+ *  1. A read_state result whose whole life sees no write to that state is the state buffer itself.
+ *  2. A slice_update whose `x` is such an alias and dies there, and whose result feeds exactly one
+ *     write_state to the same state with no access to the state in between, updates the state
+ *     buffer in place (the write_state then finds data == state and copies nothing).
+ * Aliased values get no arena memory; the run binds them to the state's buffer. */
+
+static bool is_op(const struct ex_step *st, const char *type) {
+    return strcmp(st->op->type, type) == 0;
+}
+
+static bool step_uses(const struct ex_step *st, int32_t v) {
+    for (int32_t a = 0; a < st->n_args; a++) {
+        for (int32_t b = 0; b < st->args[a].n; b++) {
+            if (st->args[a].vals[b] == v) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Does step st touch state value s (read, write or update)? */
+static bool step_touches_state(const struct ex_step *st, int32_t s) {
+    return st->state_val == s;
+}
+
+static enum anml_status plan_aliases(struct ex_plan *p, const int32_t *last_use,
+                                     struct anml_error *err) {
+    int32_t *alias_of = anml__malloc((size_t)(p->n_values ? p->n_values : 1) * sizeof(int32_t));
+    if (!alias_of) {
+        return anml__err(err, ANML_E_NOMEM, NULL, "out of memory");
+    }
+    for (int32_t v = 0; v < p->n_values; v++) {
+        alias_of[v] = -1;
+    }
+    int32_t n = 0;
+    for (int32_t s = 0; s < p->n_steps; s++) {
+        const struct ex_step *st = &p->steps[s];
+        int32_t sv = st->state_val;
+        if (is_op(st, "read_state") && sv >= 0 && st->n_outs == 1) {
+            int32_t v = st->out_vals[0];
+            bool ok = true;
+            for (int32_t k = s + 1; ok && k <= last_use[v] && k < p->n_steps; k++) {
+                ok = !(step_touches_state(&p->steps[k], sv) && !is_op(&p->steps[k], "read_state"));
+            }
+            if (ok && last_use[v] < p->n_steps) {
+                alias_of[v] = sv;
+                n++;
+            }
+        } else if (is_op(st, "slice_update") && st->n_outs == 1) {
+            struct ex_call c = {
+                .op = st->op, .n_args = st->n_args, .args = st->args, .values = p->values
+            };
+            const struct ex_tensor *x = ex_in(&c, "x");
+            int32_t xv = x ? (int32_t)(x - p->values) : -1;
+            if (xv < 0 || alias_of[xv] < 0 || last_use[xv] != s) {
+                continue;
+            }
+            int32_t state = alias_of[xv];
+            int32_t o = st->out_vals[0];
+            /* the one consumer must be write_state(input = state, data = o) */
+            int32_t w = -1, uses = 0;
+            for (int32_t k = s + 1; k < p->n_steps; k++) {
+                if (step_uses(&p->steps[k], o)) {
+                    uses++;
+                    w = k;
+                }
+            }
+            if (uses != 1 || !is_op(&p->steps[w], "write_state") ||
+                p->steps[w].state_val != state || last_use[o] != w) {
+                continue;
+            }
+            bool ok = true;
+            for (int32_t k = s + 1; ok && k < w; k++) {
+                ok = !step_touches_state(&p->steps[k], state);
+            }
+            /* no other alias of the state may be alive between the update and the write */
+            for (int32_t v = 0; ok && v < p->n_values; v++) {
+                ok = v == xv || alias_of[v] != state || last_use[v] < s;
+            }
+            if (ok) {
+                alias_of[o] = state;
+                n++;
+            }
+        }
+    }
+    p->alias_val = anml__arena_array(p->arena, (size_t)n + 1, sizeof(int32_t));
+    p->alias_state = anml__arena_array(p->arena, (size_t)n + 1, sizeof(int32_t));
+    if (!p->alias_val || !p->alias_state) {
+        anml__free(alias_of);
+        return anml__err(err, ANML_E_NOMEM, NULL, "out of memory");
+    }
+    for (int32_t v = 0; v < p->n_values; v++) {
+        if (alias_of[v] >= 0) {
+            p->alias_val[p->n_alias] = v;
+            p->alias_state[p->n_alias++] = alias_of[v];
+        }
+    }
+    anml__free(alias_of);
+    return ANML_OK;
+}
+
 /* ---- memory planning ---- */
 
 struct free_block {
@@ -349,6 +456,7 @@ static enum anml_status plan_memory(struct ex_plan *p, struct anml_error *err) {
     int32_t *last_use = anml__malloc((size_t)(p->n_values ? p->n_values : 1) * sizeof(int32_t));
     size_t *offs = anml__calloc((size_t)(p->n_values ? p->n_values : 1), sizeof(size_t));
     struct mem_planner m = { 0 };
+    bool *aliased = NULL;
     enum anml_status st = ANML_OK;
     if (!last_use || !offs) {
         st = anml__err(err, ANML_E_NOMEM, NULL, "out of memory");
@@ -368,10 +476,25 @@ static enum anml_status plan_memory(struct ex_plan *p, struct anml_error *err) {
     for (int32_t o = 0; o < p->n_outputs; o++) {
         last_use[p->output_vals[o]] = p->n_steps; /* outputs live past the end */
     }
+    st = plan_aliases(p, last_use, err);
+    if (st != ANML_OK) {
+        goto done;
+    }
+    aliased = anml__calloc((size_t)(p->n_values ? p->n_values : 1), sizeof(bool));
+    if (!aliased) {
+        st = anml__err(err, ANML_E_NOMEM, NULL, "out of memory");
+        goto done;
+    }
+    for (int32_t i = 0; i < p->n_alias; i++) {
+        aliased[p->alias_val[i]] = true;
+    }
     for (int32_t s = 0; s < p->n_steps; s++) {
         struct ex_step *step = &p->steps[s];
         for (int32_t o = 0; o < step->n_outs; o++) {
             int32_t v = step->out_vals[o];
+            if (aliased[v]) {
+                continue;
+            }
             if (!mem_alloc(&m, value_bytes(&p->values[v]), &offs[v])) {
                 st = anml__err(err, ANML_E_NOMEM, NULL, "activation memory overflows");
                 goto done;
@@ -389,7 +512,7 @@ static enum anml_status plan_memory(struct ex_plan *p, struct anml_error *err) {
         for (int32_t a = 0; a < step->n_args; a++) {
             for (int32_t b = 0; b < step->args[a].n; b++) {
                 int32_t v = step->args[a].vals[b];
-                if (p->values[v].kind == EX_VALUE_ACT && last_use[v] == s) {
+                if (p->values[v].kind == EX_VALUE_ACT && last_use[v] == s && !aliased[v]) {
                     last_use[v] = -2; /* freed (a tuple may name a value twice) */
                     if (!mem_free(&m, offs[v], value_bytes(&p->values[v]))) {
                         st = anml__err(err, ANML_E_NOMEM, NULL, "out of memory");
@@ -400,7 +523,8 @@ static enum anml_status plan_memory(struct ex_plan *p, struct anml_error *err) {
         }
         for (int32_t o = 0; o < step->n_outs; o++) {
             int32_t v = step->out_vals[o];
-            if (last_use[v] == -1 && !mem_free(&m, offs[v], value_bytes(&p->values[v]))) {
+            if (last_use[v] == -1 && !aliased[v] &&
+                !mem_free(&m, offs[v], value_bytes(&p->values[v]))) {
                 st = anml__err(err, ANML_E_NOMEM, NULL, "out of memory");
                 goto done;
             }
@@ -416,10 +540,11 @@ static enum anml_status plan_memory(struct ex_plan *p, struct anml_error *err) {
     for (int32_t s = 0; s < p->n_steps; s++) {
         for (int32_t o = 0; o < p->steps[s].n_outs; o++) {
             int32_t v = p->steps[s].out_vals[o];
-            p->values[v].data = p->act_mem + offs[v];
+            p->values[v].data = aliased[v] ? NULL : p->act_mem + offs[v];
         }
     }
 done:
+    anml__free(aliased);
     anml__free(m.blocks);
     anml__free(last_use);
     anml__free(offs);

@@ -38,6 +38,11 @@ struct ex_plan {
     int32_t n_owned, cap_owned;
     uint8_t *act_mem; /* activation arena */
     size_t act_size;
+    /* Values that live in a state's buffer instead of the arena (see plan.c, "state aliasing"):
+     * alias_val[i] takes the data pointer of state value alias_state[i] when a run binds it. */
+    int32_t n_alias;
+    int32_t *alias_val;
+    int32_t *alias_state;
 };
 
 /* Runs a built plan: binds inputs (zero-copy) and state buffers, then every step. */
