@@ -613,8 +613,11 @@ static enum anml_status conv_tensor_value(struct pb_ctx *c, const MIL(TensorValu
     case MIL_K(TENSOR_VALUE__VALUE_LONG_INTS): {
         bool is32 = tv->value_case == MIL_K(TENSOR_VALUE__VALUE_INTS);
         size_t cnt = is32 ? tv->ints->n_values : tv->longints->n_values;
-        if (!is_int || dt == ANML_DTYPE_BOOL) {
+        if (!is_int) {
             return wrong_field(c, field, dt);
+        }
+        if (is32 && dt == ANML_DTYPE_UINT64) {
+            lo = 0; /* only longInts carry uint64 bit patterns */
         }
         if ((uint64_t)cnt != (uint64_t)n) {
             return count_mismatch(c, field, cnt, "values", t, n);

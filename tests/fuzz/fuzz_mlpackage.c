@@ -100,7 +100,7 @@ static void visit_features(int32_t n, const struct mil_feature *f) {
                 g_sink += (size_t)f[i].enum_shapes[k][d];
             }
             if (f[i].has_range) {
-                g_sink += (size_t)(f[i].range_lo[d] + f[i].range_hi[d]);
+                g_sink += (size_t)f[i].range_lo[d] + (size_t)f[i].range_hi[d];
             }
         }
     }

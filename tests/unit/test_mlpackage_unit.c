@@ -956,6 +956,14 @@ static void test_element_count_mismatch(void **state) {
     static const float f1[] = { 1.0f };
     val->value = val_floats(vt_scalar(MIL_INT32), f1, 1);
     expect_fail(&t, ANML_E_FORMAT, "TensorValue.floats cannot hold int32");
+    /* a negative int32 cannot be a uint64 (only longInts carry uint64 bit patterns) */
+    static const int32_t minus1[] = { -1 };
+    val->value = val_ints(vt_tensor(34, 1, d1), minus1, 1);
+    expect_fail(&t, ANML_E_FORMAT, "element 0 = -1 is out of range for uint64");
+    /* ints into bool: only 0 and 1 */
+    static const int32_t two[] = { 2 };
+    val->value = val_ints(vt_tensor(MIL_BOOL, 1, d1), two, 1);
+    expect_fail(&t, ANML_E_FORMAT, "element 0 = 2 is out of range for bool");
     /* uint4 [3] packed needs 2 bytes */
     static const uint8_t three[] = { 1, 2, 3 };
     val->value = val_bytes(vt_tensor(MIL_UINT4, 1, (const int64_t[]){ 3 }), three, 3);
