@@ -52,8 +52,12 @@ static enum anml_status carve_request(struct ex_call *c, const struct carve *cv)
     return ANML_OK;
 }
 
+/* An op whose buffers are all empty gets no scratch; a non-NULL base keeps zero-length
+ * memcpy/memset calls on those buffers well-defined. */
+static _Alignas(64) char k_no_scratch[64];
+
 static struct carve carve_run(struct ex_call *c) {
-    struct carve cv = { (char *)c->scratch, 0, false };
+    struct carve cv = { c->scratch ? (char *)c->scratch : k_no_scratch, 0, false };
     return cv;
 }
 
@@ -62,7 +66,9 @@ static struct carve carve_run(struct ex_call *c) {
 /* Elements [first, first + n) of t (row-major) as fp32: decoded from the palette for a compressed
  * constant, converted otherwise. */
 static void load_f32(const struct ex_tensor *t, int64_t first, int64_t n, float *dst) {
-    if (t->lut) {
+    if (n <= 0) {
+        return;
+    } else if (t->lut) {
         anml__lut_decode_f32(t->lut, first, n, dst);
     } else {
         ex_to_f32(t, first, n, dst);

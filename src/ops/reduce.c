@@ -55,8 +55,12 @@ static enum anml_status carve_request(struct ex_call *c, const struct carve *cv)
     return ANML_OK;
 }
 
+/* An op whose buffers are all empty gets no scratch; a non-NULL base keeps zero-length
+ * memcpy/memset calls on those buffers well-defined. */
+static _Alignas(64) char k_no_scratch[64];
+
 static struct carve carve_run(struct ex_call *c) {
-    struct carve cv = { (char *)c->scratch, 0, false };
+    struct carve cv = { c->scratch ? (char *)c->scratch : k_no_scratch, 0, false };
     return cv;
 }
 
