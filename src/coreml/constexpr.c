@@ -862,6 +862,62 @@ static inline int64_t lut_iter_entry(const struct lut_iter *it, const struct anm
     return (it->tab * w->n_entries + (int64_t)e) * w->vector_size + it->v;
 }
 
+/* Index element j of the descriptor's index stream. */
+static inline uint32_t lut_index(const struct anml_lut_weight *w, int64_t j) {
+    if (!w->indices_packed || w->index_bits == 8) {
+        return w->indices[j];
+    }
+    if (w->index_bits == 4) {
+        return (uint32_t)(w->indices[j >> 1] >> ((j & 1) * 4)) & 15u;
+    }
+    return anml__subbyte_get(w->indices, w->index_bits, j);
+}
+
+static inline float lut_elem_f32(const struct anml_lut_weight *w, int64_t e) {
+    const uint8_t *lut = w->lut;
+    switch (w->lut_dtype) {
+    case ANML_DTYPE_F16: {
+        uint16_t h;
+        memcpy(&h, lut + (size_t)e * 2, 2);
+        return anml__fp16_to_fp32(h);
+    }
+    case ANML_DTYPE_F32: {
+        float f;
+        memcpy(&f, lut + (size_t)e * 4, 4);
+        return f;
+    }
+    case ANML_DTYPE_INT8: return (float)(int8_t)lut[e];
+    default: return (float)lut[e];
+    }
+}
+
+/* Length of the run starting at the iterator's position along the innermost moving axis in which
+ * the table stays the same and indices are consecutive (scalar palettes only); 1 otherwise. The
+ * innermost moving axis always has index stride 1, because every axis after it has size 1. */
+static inline int64_t lut_iter_run(const struct lut_iter *it, int64_t n) {
+    if (it->n == 0 || it->vsize != 1) {
+        return 1;
+    }
+    int32_t a = it->n - 1;
+    int64_t run = it->out_dim[a] - it->c[a];
+    if (it->group[a] - it->r[a] < run) {
+        run = it->group[a] - it->r[a];
+    }
+    return run < n ? run : n;
+}
+
+/* Moves the iterator forward by run elements along the innermost axis (run - 1 of them stay in
+ * the current table block; the last step may cross into the next block or row). */
+static inline void lut_iter_skip(struct lut_iter *it, int64_t run) {
+    if (run > 1) {
+        int32_t a = it->n - 1;
+        it->c[a] += run - 1;
+        it->r[a] += run - 1;
+        it->idx += run - 1;
+    }
+    lut_iter_next(it);
+}
+
 void anml__lut_decode_raw(const struct anml_lut_weight *w, int64_t first_elem, int64_t n,
                           void *out) {
     ANML_ASSERT(first_elem >= 0 && n >= 0 && n <= w->numel - first_elem);
@@ -873,9 +929,18 @@ void anml__lut_decode_raw(const struct anml_lut_weight *w, int64_t first_elem, i
     size_t es = anml__dtype_size(w->lut_dtype);
     const uint8_t *lut = w->lut;
     uint8_t *o = out;
-    for (int64_t i = 0; i < n; i++) {
-        memcpy(o + (size_t)i * es, lut + (size_t)lut_iter_entry(&it, w) * es, es);
-        lut_iter_next(&it);
+    for (int64_t i = 0; i < n;) {
+        int64_t run = lut_iter_run(&it, n - i);
+        if (run == 1) {
+            memcpy(o + (size_t)i * es, lut + (size_t)lut_iter_entry(&it, w) * es, es);
+        } else {
+            const uint8_t *table = lut + (size_t)(it.tab * w->n_entries) * es;
+            for (int64_t j = 0; j < run; j++) {
+                memcpy(o + (size_t)(i + j) * es, table + (size_t)lut_index(w, it.idx + j) * es, es);
+            }
+        }
+        i += run;
+        lut_iter_skip(&it, run);
     }
 }
 
@@ -887,21 +952,18 @@ void anml__lut_decode_f32(const struct anml_lut_weight *w, int64_t first_elem, i
     }
     struct lut_iter it;
     lut_iter_init(&it, w, first_elem);
-    const uint8_t *lut = w->lut;
-    for (int64_t i = 0; i < n; i++) {
-        int64_t e = lut_iter_entry(&it, w);
-        switch (w->lut_dtype) {
-        case ANML_DTYPE_F16: {
-            uint16_t h;
-            memcpy(&h, lut + (size_t)e * 2, 2);
-            out[i] = anml__fp16_to_fp32(h);
-            break;
+    for (int64_t i = 0; i < n;) {
+        int64_t run = lut_iter_run(&it, n - i);
+        if (run == 1) {
+            out[i] = lut_elem_f32(w, lut_iter_entry(&it, w));
+        } else {
+            int64_t base = it.tab * w->n_entries;
+            for (int64_t j = 0; j < run; j++) {
+                out[i + j] = lut_elem_f32(w, base + (int64_t)lut_index(w, it.idx + j));
+            }
         }
-        case ANML_DTYPE_F32: memcpy(&out[i], lut + (size_t)e * 4, 4); break;
-        case ANML_DTYPE_INT8: out[i] = (float)(int8_t)lut[e]; break;
-        default: out[i] = (float)lut[e]; break;
-        }
-        lut_iter_next(&it);
+        i += run;
+        lut_iter_skip(&it, run);
     }
 }
 

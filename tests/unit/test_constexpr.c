@@ -125,14 +125,14 @@ static struct mil_value *blob(enum anml_dtype dt, int32_t rank, const int64_t *d
     }
     size_t rec = (g_wlen + 63) & ~(size_t)63;
     int bits = anml_dtype_bits(dt);
-    size_t size;
+    size_t size = anml__dtype_is_subbyte(dt) ? (size_t)(((uint64_t)n * (uint64_t)bits + 7) / 8)
+                                             : (size_t)n * anml__dtype_size(dt);
+    assert_true(rec + 64 + size < sizeof g_wbuf);
     if (anml__dtype_is_subbyte(dt)) {
-        size = anml__subbyte_pack(dt, vals, n, g_wbuf + rec + 64);
+        anml__subbyte_pack(dt, vals, n, g_wbuf + rec + 64);
     } else {
-        size = (size_t)n * anml__dtype_size(dt);
         memcpy(g_wbuf + rec + 64, vals, size);
     }
-    assert_true(rec + 64 + size < sizeof g_wbuf);
     put_le(g_wbuf + rec, 0xDEADBEEFu, 4);
     put_le(g_wbuf + rec + 4, anml__dtype_blob_code(dt), 4);
     put_le(g_wbuf + rec + 8, size, 8);
@@ -421,6 +421,104 @@ static void test_lut_grouped_3_and_6_bit(void **state) {
     arg(op, "lut", blob(ANML_DTYPE_UINT8, 3, L8, lut8));
     const uint8_t want8[5] = { 240, 255, 248, 247, 254 };
     expect_bytes(op, 0, want8, 5);
+}
+
+static uint32_t g_rng = 12345;
+static uint32_t rnd(uint32_t n) {
+    g_rng = g_rng * 1103515245u + 12345u;
+    return (g_rng >> 8) % n;
+}
+
+/* Random shapes, groupings, index widths and vector sizes: every window decoded by
+ * anml__lut_decode_f32 / _raw must equal the definition of §9.1 evaluated directly. */
+static void test_lut_random_windows(void **state) {
+    (void)state;
+    static const enum anml_dtype idt[6] = { ANML_DTYPE_UINT1, ANML_DTYPE_UINT2, ANML_DTYPE_UINT3,
+                                            ANML_DTYPE_UINT4, ANML_DTYPE_UINT6, ANML_DTYPE_UINT8 };
+    for (int iter = 0; iter < 200; iter++) {
+        int rank = 1 + (int)rnd(4);
+        int64_t I[4], L[6], O[4];
+        int64_t ni = 1, nt = 1;
+        for (int k = 0; k < rank; k++) {
+            I[k] = 1 + rnd(5);
+            L[k] = (I[k] % 2 == 0 && rnd(2)) ? I[k] / 2 : (rnd(2) ? I[k] : 1);
+            ni *= I[k];
+            nt *= L[k];
+        }
+        enum anml_dtype dt = idt[rnd(6)];
+        int bits = anml_dtype_bits(dt);
+        int64_t P = (int64_t)1 << bits, V = 1 + rnd(3);
+        int axis = V > 1 ? (int)rnd((uint32_t)rank) : -1;
+        L[rank] = P;
+        L[rank + 1] = V;
+        int64_t no = 1;
+        for (int k = 0; k < rank; k++) {
+            O[k] = k == axis ? I[k] * V : I[k];
+            no *= O[k];
+        }
+        uint8_t *idx = malloc((size_t)ni);
+        float *lutf = malloc((size_t)(nt * P * V) * sizeof(float));
+        for (int64_t i = 0; i < ni; i++) {
+            idx[i] = (uint8_t)rnd((uint32_t)P);
+        }
+        for (int64_t i = 0; i < nt * P * V; i++) {
+            lutf[i] = (float)i;
+        }
+        struct mil_op *op = new_op("constexpr_lut_to_dense", "r", ANML_DTYPE_F32, rank, O);
+        g_fn->block.n_ops = 0; /* reuse the slot */
+        memset(g_wbuf, 0, sizeof g_wbuf);
+        g_wlen = 64;
+        arg(op, "indices", rnd(2) ? blob(dt, rank, I, idx) : imm(dt, rank, I, idx));
+        arg(op, "lut", imm(ANML_DTYPE_F32, rank + 2, L, lutf));
+        if (axis >= 0 || rnd(3) == 0) {
+            arg(op, "vector_axis", imm_i32(axis >= 0 ? (rnd(2) ? axis : axis - rank) : 0));
+        }
+        struct anml_lut_weight w;
+        struct anml_error err;
+        if (anml__constexpr_lut_from_op(g_prog, op, &w, &err) != ANML_OK) {
+            fail_msg("iteration %d: %s", iter, err.msg);
+        }
+        assert_int_equal(w.numel, no);
+        float *ref = malloc((size_t)no * sizeof(float));
+        for (int64_t f = 0; f < no; f++) {
+            int64_t c[4], rem = f;
+            for (int k = rank - 1; k >= 0; k--) {
+                c[k] = rem % O[k];
+                rem /= O[k];
+            }
+            int64_t v = 0, pflat = 0, tab = 0;
+            for (int k = 0; k < rank; k++) {
+                int64_t p = c[k];
+                if (k == axis) {
+                    p = c[k] / V;
+                    v = c[k] % V;
+                }
+                pflat = pflat * I[k] + p;
+                tab = tab * L[k] + p / (I[k] / L[k]);
+            }
+            ref[f] = lutf[(tab * P + idx[pflat]) * V + v];
+        }
+        float *got = malloc((size_t)no * sizeof(float));
+        for (int t = 0; t < 8; t++) {
+            int64_t first = rnd((uint32_t)no);
+            int64_t n = rnd((uint32_t)(no - first + 1));
+            anml__lut_decode_f32(&w, first, n, got);
+            for (int64_t i = 0; i < n; i++) {
+                if (got[i] != ref[first + i]) {
+                    fail_msg("iteration %d (rank %d, bits %d, V %lld, axis %d): element %lld: %g "
+                             "!= %g",
+                             iter, rank, bits, (long long)V, axis, (long long)(first + i),
+                             (double)got[i], (double)ref[first + i]);
+                }
+            }
+            anml__lut_decode_raw(&w, first, n, got);
+            assert_memory_equal(got, ref + first, (size_t)n * sizeof(float));
+        }
+        free(got);
+        free(ref);
+        free(idx);
+        free(lutf);
+    }
 }
 
 /* iOS16 form: attributes, packed uint8 indices (the uint2 example 0,3,2,1,3 -> 0x6C 0x03),
@@ -785,6 +883,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_lut_ios18_doc_example, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lut_vector, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lut_grouped_3_and_6_bit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lut_random_windows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lut_ios16, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lut_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_affine_dequantize, setup, teardown),
