@@ -559,6 +559,7 @@ enum ew_gelu { GELU_EXACT, GELU_TANH, GELU_SIGMOID };
 
 struct ew_params {
     float alpha, beta, eps;
+    int64_t ialpha; /* alpha of an integer threshold, exact */
     enum ew_gelu mode;
 };
 
@@ -648,7 +649,12 @@ static enum anml_status read_params(struct ex_call *c, enum ew_un op, const stru
                                                               : 1e-45f);
         st = scalar_param(c, x, "epsilon", false, relaxed, &p->eps);
         break;
-    case P_ALPHA: st = scalar_param(c, x, "alpha", true, relaxed, &p->alpha); break;
+    case P_ALPHA:
+        st = scalar_param(c, x, "alpha", true, relaxed, &p->alpha);
+        if (st == ANML_OK && !ex_is_float(x->dtype) && !ex_const_i64(c, "alpha", &p->ialpha)) {
+            st = c->err ? c->err->code : ANML_E_SHAPE;
+        }
+        break;
     case P_ALPHA_BETA:
         st = scalar_param(c, x, "alpha", true, relaxed, &p->alpha);
         if (st == ANML_OK) {
@@ -916,7 +922,7 @@ static void un_f32(enum ew_un op, const struct ew_params *p, float *v, int64_t n
 }
 
 static void un_i64(enum ew_un op, const struct ew_params *p, int64_t *v, int64_t n) {
-    int64_t a = (int64_t)p->alpha;
+    int64_t a = p->ialpha;
     for (int64_t i = 0; i < n; i++) {
         int64_t x = v[i];
         switch (op) {

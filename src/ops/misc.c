@@ -109,6 +109,12 @@ static enum anml_status opt_bool(struct ex_call *c, const char *name, bool def, 
     return ANML_OK;
 }
 
+/* Element count of a shape computed from data, small enough that its byte size cannot overflow. */
+static bool shape_numel_ok(const int64_t *dims, int32_t rank) {
+    int64_t numel;
+    return anml__shape_numel(dims, rank, &numel) && numel <= INT64_MAX / 16;
+}
+
 /* Product of dims [from, to) of t. */
 static int64_t dims_prod(const int64_t *shape, int32_t from, int32_t to) {
     int64_t p = 1;
@@ -236,8 +242,7 @@ static enum anml_status infer_fill(struct ex_call *c) {
     if (!ex_read_i64s(c, shape, dims, EX_MAX_DIMS, &n)) {
         return fail_code(c, ANML_E_SHAPE);
     }
-    int64_t numel;
-    if (!anml__shape_numel(dims, n, &numel)) {
+    if (!shape_numel_ok(dims, n)) {
         return ex_fail(c, ANML_E_SHAPE, "'shape' has a negative or overflowing entry");
     }
     ex_set_shape(c->outs[0], dt, n, dims);
@@ -540,8 +545,7 @@ static enum anml_status infer_one_hot(struct ex_call *c) {
     for (int32_t i = 0, j = 0; i < r; i++) {
         shape[i] = i == a.axis ? depth : a.indices->shape[j++];
     }
-    int64_t numel;
-    if (!anml__shape_numel(shape, r, &numel)) {
+    if (!shape_numel_ok(shape, r)) {
         return ex_fail(c, ANML_E_SHAPE, "result shape overflows");
     }
     ex_set_shape(c->outs[0], a.dt, r, shape);
@@ -1245,8 +1249,7 @@ static enum anml_status infer_pad(struct ex_call *c) {
     for (int32_t d = 0; d < a.x->rank; d++) {
         shape[d] = a.x->shape[d] + a.before[d] + a.after[d];
     }
-    int64_t numel;
-    if (!anml__shape_numel(shape, a.x->rank, &numel)) {
+    if (!shape_numel_ok(shape, a.x->rank)) {
         return ex_fail(c, ANML_E_SHAPE, "result shape overflows");
     }
     ex_set_shape(c->outs[0], a.x->dtype, a.x->rank, shape);
