@@ -24,4 +24,8 @@ void anml__ref_dot_rows_f32(const float *w, const float *x, int64_t k, int64_t l
 /* y[i] += a * x[i] for i in [0, n). */
 void anml__ref_axpy_f32(int64_t n, float a, const float *x, float *y);
 
+/* dst[i] = fp16 bit pattern src[i] as fp32, for i in [0, n): exact (subnormals, inf, NaN
+ * payloads), bit-identical to anml__fp16_to_fp32, but branch-free so that it vectorizes. */
+void anml__ref_f16_to_f32(const uint16_t *src, int64_t n, float *dst);
+
 #endif /* ANML_KERNELS_H */

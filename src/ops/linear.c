@@ -70,6 +70,8 @@ static void load_f32(const struct ex_tensor *t, int64_t first, int64_t n, float 
         return;
     } else if (t->lut) {
         anml__lut_decode_f32(t->lut, first, n, dst);
+    } else if (t->dtype == ANML_DTYPE_F16) {
+        anml__ref_f16_to_f32((const uint16_t *)t->data + first, n, dst);
     } else {
         ex_to_f32(t, first, n, dst);
     }
