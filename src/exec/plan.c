@@ -203,12 +203,18 @@ static enum anml_status plan_constexpr(struct ex_plan *p, const struct mil_op *o
             if (!w) {
                 return anml__err(err, ANML_E_NOMEM, NULL, "out of memory");
             }
-            st = anml__constexpr_lut_from_op(p->prog, op, w, err);
-            if (st != ANML_OK) {
+            struct anml_error lerr = { 0 };
+            st = anml__constexpr_lut_from_op(p->prog, op, w, &lerr);
+            if (st == ANML_OK) {
+                p->values[v].lut = w;
+                continue;
+            }
+            if (st != ANML_E_UNSUPPORTED) { /* e.g. a table computed by another constexpr op */
+                if (err) {
+                    *err = lerr;
+                }
                 return st;
             }
-            p->values[v].lut = w;
-            continue;
         }
         size_t bytes = (size_t)p->values[v].numel * anml__dtype_size(p->values[v].dtype);
         void *d = plan_own(p, bytes);
