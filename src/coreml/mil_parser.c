@@ -349,7 +349,7 @@ static enum anml_status parse_output_names(struct parser *p, char ***out, int32_
     }
     for (;;) {
         struct mil_token t;
-        char *name;
+        char *name = NULL;
         st = expect_ident(p, "an output name", ctx, &name, &t);
         if (st != ANML_OK) {
             return st;
@@ -478,9 +478,9 @@ static enum anml_status parse_type_inner(struct parser *p, struct mil_type **out
     enum anml_status st;
     if (tok_word(p, &t, "tensor")) {
         next_tok(p);
-        enum anml_dtype dt;
-        int32_t rank;
-        int64_t dims[MIL_MAX_RANK];
+        enum anml_dtype dt = ANML_DTYPE_INVALID;
+        int32_t rank = 0;
+        int64_t dims[MIL_MAX_RANK] = { 0 };
         if ((st = expect_punct(p, '<', "tensor type")) != ANML_OK ||
             (st = parse_dtype(p, &dt)) != ANML_OK ||
             (st = expect_punct(p, ',', "tensor type")) != ANML_OK ||
@@ -860,7 +860,7 @@ static enum anml_status parse_nested_inner(struct parser *p, struct tensor_build
 
 static enum anml_status parse_nested(struct parser *p, struct tensor_builder *b, int32_t axis) {
     if (axis == b->rank) {
-        void *slot;
+        void *slot = NULL;
         enum anml_status st = tb_slot(p, b, &slot);
         return st != ANML_OK ? st : parse_elem(p, b->dt, slot);
     }
@@ -1041,7 +1041,7 @@ static enum anml_status parse_list_literal(struct parser *p, struct mil_type *ty
     }
     if (!accept_punct(p, ']')) {
         for (;;) {
-            struct mil_value *item;
+            struct mil_value *item = NULL;
             if ((st = parse_literal(p, type->elems[0], &item)) != ANML_OK ||
                 (st = push_item(p, v, &cap, item)) != ANML_OK) {
                 return st;
@@ -1078,7 +1078,7 @@ static enum anml_status parse_tuple_literal(struct parser *p, struct mil_type *t
             }
             return expected(p, peek(p, 0), "','", "tuple literal");
         }
-        struct mil_value *item;
+        struct mil_value *item = NULL;
         if ((st = parse_literal(p, type->elems[i], &item)) != ANML_OK ||
             (st = push_item(p, v, &cap, item)) != ANML_OK) {
             return st;
@@ -1101,7 +1101,7 @@ static enum anml_status parse_dict_literal(struct parser *p, struct mil_type *ty
         return st;
     }
     for (;;) {
-        struct mil_value *key, *val;
+        struct mil_value *key = NULL, *val = NULL;
         if ((st = expect_punct(p, '{', "dict literal entry")) != ANML_OK ||
             (st = parse_literal(p, type->elems[0], &key)) != ANML_OK ||
             (st = expect_punct(p, ',', "dict literal entry")) != ANML_OK ||
@@ -1204,7 +1204,7 @@ static enum anml_status parse_blobfile(struct parser *p, struct mil_type *type,
             return expected(p, &key, have_path ? "'offset'" : "'path'", "BLOBFILE");
         }
         next_tok(p);
-        struct mil_value *kv;
+        struct mil_value *kv = NULL;
         if ((st = expect_punct(p, '=', "BLOBFILE")) != ANML_OK) {
             return st;
         }
@@ -1271,7 +1271,7 @@ static enum anml_status parse_blobfile(struct parser *p, struct mil_type *type,
 
 /* value = type '(' (literal | BLOBFILE(...)) ')' */
 static enum anml_status parse_value(struct parser *p, struct mil_value **out) {
-    struct mil_type *type;
+    struct mil_type *type = NULL;
     enum anml_status st = parse_type(p, &type);
     if (st != ANML_OK || (st = expect_punct(p, '(', "value")) != ANML_OK) {
         return st;
@@ -1296,7 +1296,7 @@ static enum anml_status parse_attr_block(struct parser *p, int32_t *n_attrs,
     }
     for (;;) {
         struct mil_token nt;
-        char *name;
+        char *name = NULL;
         if ((st = expect_ident(p, "an attribute name", ctx, &name, &nt)) != ANML_OK) {
             return st;
         }
@@ -1350,7 +1350,7 @@ static enum anml_status parse_args(struct parser *p, struct mil_op *op) {
     }
     for (;;) {
         struct mil_token nt;
-        char *name;
+        char *name = NULL;
         if ((st = expect_ident(p, "a parameter name", "argument list", &name, &nt)) != ANML_OK) {
             return st;
         }
@@ -1406,9 +1406,9 @@ static enum anml_status parse_typed_names(struct parser *p, struct mil_named_typ
                                           const char *ctx) {
     int32_t cap = 0, tcap = 0;
     for (;;) {
-        struct mil_type *type;
+        struct mil_type *type = NULL;
         struct mil_token nt;
-        char *name;
+        char *name = NULL;
         enum anml_status st = parse_type(p, &type);
         if (st != ANML_OK || (st = expect_ident(p, "a name", ctx, &name, &nt)) != ANML_OK) {
             return st;
@@ -1581,7 +1581,7 @@ static enum anml_status parse_function(struct parser *p, struct mil_function *f,
                                        const struct mil_function *prev, int32_t n_prev) {
     enum anml_status st = expect_word(p, "func", "program body");
     struct mil_token nt, tag_tok;
-    char *tag;
+    char *tag = NULL;
     if (st != ANML_OK ||
         (st = expect_ident(p, "a function name", "function header", &f->name, &nt)) != ANML_OK) {
         return st;
