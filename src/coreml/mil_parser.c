@@ -669,12 +669,17 @@ static bool int_range(enum anml_dtype dt, uint64_t *neg_max, uint64_t *pos_max) 
     }
 }
 
-static enum anml_status parse_int_elem(struct parser *p, const struct mil_token *t,
-                                       enum anml_dtype dt, void *dst) {
+static enum anml_status expected_value(struct parser *p, const struct mil_token *t,
+                                       enum anml_dtype dt) {
     char what[48];
     snprintf(what, sizeof what, "an %s value", anml_dtype_name(dt));
+    return expected(p, t, what, NULL);
+}
+
+static enum anml_status parse_int_elem(struct parser *p, const struct mil_token *t,
+                                       enum anml_dtype dt, void *dst) {
     if (t->kind != MIL_TOK_INT) {
-        return expected(p, t, what, NULL);
+        return expected_value(p, t, dt);
     }
     const char *s = p->lx.text + t->off;
     bool neg = s[0] == '-';
@@ -737,11 +742,9 @@ static enum anml_status parse_int_elem(struct parser *p, const struct mil_token 
 
 static enum anml_status parse_float_elem(struct parser *p, const struct mil_token *t,
                                          enum anml_dtype dt, void *dst) {
-    char what[48];
-    snprintf(what, sizeof what, "an %s value", anml_dtype_name(dt));
     bool word = tok_word(p, t, "inf") || tok_word(p, t, "nan");
     if (t->kind != MIL_TOK_FLOAT && t->kind != MIL_TOK_INT && !word) {
-        return expected(p, t, what, NULL);
+        return expected_value(p, t, dt);
     }
     char buf[MIL_NUM_BUF];
     if (!tok_copy(p, t, buf, sizeof buf)) {
@@ -752,7 +755,7 @@ static enum anml_status parse_float_elem(struct parser *p, const struct mil_toke
     if (dt == ANML_DTYPE_F64) {
         double d = strtod(buf, &end);
         if (end != buf + t->len) {
-            return expected(p, t, what, NULL);
+            return expected_value(p, t, dt);
         }
         if (finite_literal && isinf(d)) {
             return fail(p, t, ANML_E_FORMAT, "%s is out of range for fp64", buf);
@@ -762,7 +765,7 @@ static enum anml_status parse_float_elem(struct parser *p, const struct mil_toke
     }
     float f = strtof(buf, &end);
     if (end != buf + t->len) {
-        return expected(p, t, what, NULL);
+        return expected_value(p, t, dt);
     }
     bool overflow = finite_literal && isinf(f);
     if (dt == ANML_DTYPE_F32) {
@@ -1550,9 +1553,10 @@ static enum anml_status parse_statement(struct parser *p, struct mil_op *op) {
     return define_all(p, op->results, op->n_results, res_toks);
 }
 
-/* Statements up to '}' (not consumed), or to the end of the text for the test hook. */
-static enum anml_status parse_statements(struct parser *p, struct mil_block *b, bool until_eof) {
-    int32_t cap = 0;
+/* Ops are gathered in a heap vector and copied into the arena once, so a block of N ops costs
+ * N op structs of arena instead of the ~3N a doubling arena array would leave behind. */
+static enum anml_status parse_statements_into(struct parser *p, struct mil_op **ops, int32_t *n_ops,
+                                              int32_t *cap, bool until_eof) {
     for (;;) {
         const struct mil_token *t = peek(p, 0);
         if (until_eof ? t->kind == MIL_TOK_EOF : tok_punct(t, '}')) {
@@ -1561,18 +1565,45 @@ static enum anml_status parse_statements(struct parser *p, struct mil_block *b, 
         if (t->kind == MIL_TOK_EOF) {
             return expected(p, t, "a statement or '}'", "block");
         }
-        struct mil_op *no = grow(p, b->ops, b->n_ops, &cap, sizeof *b->ops);
-        if (!no) {
-            return p->err ? p->err->code : ANML_E_NOMEM;
+        if (*n_ops == *cap) {
+            if (*cap >= INT32_MAX / 2) {
+                return fail(p, t, ANML_E_FORMAT, "more than %d statements in one block",
+                            INT32_MAX / 2);
+            }
+            int32_t nc = *cap ? *cap * 2 : 16;
+            struct mil_op *no = anml__realloc(*ops, (size_t)nc * sizeof *no);
+            if (!no) {
+                return nomem(p);
+            }
+            *ops = no;
+            *cap = nc;
         }
-        b->ops = no;
-        memset(&b->ops[b->n_ops], 0, sizeof *b->ops);
-        enum anml_status st = parse_statement(p, &b->ops[b->n_ops]);
+        struct mil_op *op = &(*ops)[*n_ops];
+        memset(op, 0, sizeof *op);
+        enum anml_status st = parse_statement(p, op);
         if (st != ANML_OK) {
             return st;
         }
-        b->n_ops++;
+        (*n_ops)++;
     }
+}
+
+/* Statements up to '}' (not consumed), or to the end of the text for the test hook. */
+static enum anml_status parse_statements(struct parser *p, struct mil_block *b, bool until_eof) {
+    struct mil_op *ops = NULL;
+    int32_t n = 0, cap = 0;
+    enum anml_status st = parse_statements_into(p, &ops, &n, &cap, until_eof);
+    if (st == ANML_OK && n > 0) {
+        b->ops = anml__arena_array(p->arena, (size_t)n, sizeof *b->ops);
+        if (b->ops) {
+            memcpy(b->ops, ops, (size_t)n * sizeof *b->ops);
+            b->n_ops = n;
+        } else {
+            st = nomem(p);
+        }
+    }
+    anml__free(ops);
+    return st;
 }
 
 /* ---- functions and the program ---- */
