@@ -43,6 +43,13 @@ enum anml_status anml__blob_resolve(struct mil_blob_store *s, const struct mil_v
  * later reads cannot fail. Errors name the op (its `name` attribute or result) too. */
 enum anml_status anml__mil_validate_blobs(struct mil_program *prog, struct anml_error *err);
 
+/* Encoders for weight files (writer.c): the 64-byte file header of a storage-v2 file holding
+ * `count` blobs, and the 64-byte metadata record of one blob whose data starts at the absolute
+ * file offset data_offset. */
+void anml__blob_encode_header(uint8_t hdr[64], uint32_t count);
+void anml__blob_encode_record(uint8_t rec[64], enum anml_dtype dt, uint64_t size_bytes,
+                              uint64_t data_offset, uint64_t padding_bits);
+
 /* ---- sub-byte packing (LSB-first bit stream, §5.4) ---- */
 /* Element i of a packed stream of `bits`-wide unsigned elements. */
 static inline uint32_t anml__subbyte_get(const uint8_t *packed, int bits, int64_t i) {

@@ -256,6 +256,10 @@ enum anml_status anml__mlpackage_load(struct mil_program *prog, const char *dir,
  * weights/weight.bin holding every blob the program references (re-packed, byte-identical data). */
 enum anml_status anml__mil_write_mlmodelc(const struct mil_program *prog, const char *out_dir,
                                           struct anml_error *err);
+/* Writes prog->desc (with the op histograms of prog's functions) as a metadata.json file at
+ * `path`, exactly as anml__mil_write_mlmodelc would. */
+enum anml_status anml__mil_write_metadata_json(const struct mil_program *prog, const char *path,
+                                               struct anml_error *err);
 /* Structural equality of two programs (functions by name, ops in order, arguments and attributes
  * by name, values by content; blob values compared by their bytes, not their offsets). On a
  * difference returns false and describes the first one in why. */

@@ -741,6 +741,22 @@ static void put_le64(uint8_t *p, uint64_t v) {
     }
 }
 
+void anml__blob_encode_header(uint8_t hdr[64], uint32_t count) {
+    memset(hdr, 0, BLOB_ALIGN);
+    put_le32(hdr, count);
+    put_le32(hdr + 4, 2);
+}
+
+void anml__blob_encode_record(uint8_t rec[64], enum anml_dtype dt, uint64_t size_bytes,
+                              uint64_t data_offset, uint64_t padding_bits) {
+    memset(rec, 0, BLOB_ALIGN);
+    put_le32(rec, BLOB_SENTINEL);
+    put_le32(rec + 4, anml__dtype_blob_code(dt));
+    put_le64(rec + 8, size_bytes);
+    put_le64(rec + 16, data_offset);
+    put_le64(rec + 24, padding_bits);
+}
+
 static bool write_zeros(FILE *f, uint64_t n) {
     static const uint8_t zeros[BLOB_ALIGN];
     while (n > 0) {
@@ -759,20 +775,16 @@ static enum anml_status write_weights(const struct writer *w, const char *path,
     if (!f) {
         return anml__err(err, ANML_E_IO, path, "cannot create: %s", strerror(errno));
     }
-    uint8_t hdr[BLOB_ALIGN] = { 0 };
-    put_le32(hdr, (uint32_t)w->n_blobs);
-    put_le32(hdr + 4, 2);
+    uint8_t hdr[BLOB_ALIGN];
+    anml__blob_encode_header(hdr, (uint32_t)w->n_blobs);
     bool ok = fwrite(hdr, 1, sizeof hdr, f) == sizeof hdr;
     uint64_t pos = BLOB_ALIGN;
     for (size_t i = 0; ok && i < w->n_blobs; i++) {
         const struct blob_entry *e = &w->blobs[i];
         ok = write_zeros(f, e->new_record - pos);
-        uint8_t rec[BLOB_ALIGN] = { 0 };
-        put_le32(rec, BLOB_SENTINEL);
-        put_le32(rec + 4, anml__dtype_blob_code(e->view.dtype));
-        put_le64(rec + 8, e->view.size_bytes);
-        put_le64(rec + 16, e->new_record + BLOB_ALIGN);
-        put_le64(rec + 24, e->view.padding_bits);
+        uint8_t rec[BLOB_ALIGN];
+        anml__blob_encode_record(rec, e->view.dtype, e->view.size_bytes,
+                                 e->new_record + BLOB_ALIGN, e->view.padding_bits);
         ok = ok && fwrite(rec, 1, sizeof rec, f) == sizeof rec;
         /* fwrite takes size_t; a blob larger than SIZE_MAX cannot have been mapped anyway */
         ok = ok && (e->view.size_bytes == 0 || fwrite(e->view.data, 1, (size_t)e->view.size_bytes,
@@ -1160,6 +1172,17 @@ static enum anml_status remove_stale(const char *path, struct anml_error *err) {
         return anml__err(err, ANML_E_IO, path, "cannot remove stale file: %s", strerror(errno));
     }
     return ANML_OK;
+}
+
+enum anml_status anml__mil_write_metadata_json(const struct mil_program *prog, const char *path,
+                                               struct anml_error *err) {
+    char *meta = metadata_text(prog);
+    if (!meta) {
+        return anml__err(err, ANML_E_NOMEM, path, "out of memory building metadata.json");
+    }
+    enum anml_status st = write_text_file(path, meta, strlen(meta), err);
+    cJSON_free(meta);
+    return st;
 }
 
 /* ---- entry point ---- */
