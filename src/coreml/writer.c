@@ -783,8 +783,8 @@ static enum anml_status write_weights(const struct writer *w, const char *path,
         const struct blob_entry *e = &w->blobs[i];
         ok = write_zeros(f, e->new_record - pos);
         uint8_t rec[BLOB_ALIGN];
-        anml__blob_encode_record(rec, e->view.dtype, e->view.size_bytes,
-                                 e->new_record + BLOB_ALIGN, e->view.padding_bits);
+        anml__blob_encode_record(rec, e->view.dtype, e->view.size_bytes, e->new_record + BLOB_ALIGN,
+                                 e->view.padding_bits);
         ok = ok && fwrite(rec, 1, sizeof rec, f) == sizeof rec;
         /* fwrite takes size_t; a blob larger than SIZE_MAX cannot have been mapped anyway */
         ok = ok && (e->view.size_bytes == 0 || fwrite(e->view.data, 1, (size_t)e->view.size_bytes,
