@@ -5,7 +5,8 @@
  * (floor division / modulo of negatives), comparisons and logical ops producing bool, -inf and
  * NaN handling, unary math, activations, cast, select, and programs that must be rejected at
  * context creation with a message naming the op. Expected values are computed by hand (or from
- * the formula with an independent double-precision loop in the test).
+ * the formula with an independent double-precision loop in the test); two genuine coremlc
+ * outputs from ../shared (fp16 subnormal cast, mul by a -1 literal) are run bit-exactly.
  */
 #include <math.h>
 
@@ -816,6 +817,52 @@ static void test_clip_ios16_equal_bounds(void **state) {
 
 // clang-format on
 
+/* ---- genuine coremlc output (../shared/fixtures/mil-samples) ---- */
+
+static void run_fixture_mil(const char *rel, const char *in_name, float *x, int64_t n,
+                            const char *out_name, const float *want) {
+    struct anml_program *prog = NULL;
+    struct anml_context *ctx = NULL;
+    struct anml_error err;
+    memset(&err, 0, sizeof err);
+    if (anml_program_load(anml_test_shared_path(rel), &prog, &err) != ANML_OK ||
+        anml_context_create(prog, NULL, &ctx, &err) != ANML_OK) {
+        anml_program_free(prog);
+        fail_msg("%s: %s: %s", rel, err.where, err.msg);
+    }
+    struct anml_named_tensor in = oph_in(in_name, ANML_DTYPE_F32, 1, OPH_DIMS(n), x);
+    struct anml_tensor out;
+    bool ok = anml_context_run(ctx, &in, 1, NULL) == ANML_OK &&
+              anml_context_output(ctx, out_name, &out) == ANML_OK && out.dtype == ANML_DTYPE_F32 &&
+              out.rank == 1 && out.shape[0] == n;
+    /* bit-exact, so the sign of zero counts too */
+    ok = ok && memcmp(out.data, want, (size_t)n * sizeof(float)) == 0;
+    anml_context_free(ctx);
+    anml_program_free(prog);
+    assert_true(ok);
+}
+
+static void test_fixture_subnormal_cast_and_neg(void **state) {
+    (void)state;
+    ANML_TEST_REQUIRE_SHARED();
+    /* cast of the fp16 subnormal literals 0x1p-24, 0x1.5p-17, 0x1.ff8p-15, 0x1p-14 and -0x1.5p-17
+     * to fp32 is exact; adding them to zeros must reproduce them bit for bit */
+    float zeros[5] = { 0, 0, 0, 0, 0 };
+    const float want[5] = { 0x1p-24f, 0x1.5p-17f, 0x1.ff8p-15f, 0x1p-14f, -0x1.5p-17f };
+    run_fixture_mil("fixtures/mil-samples/rebeckerspecialties_mlmodelc-export/fp16-subnormal-cast/"
+                    "model.mil",
+                    "input", zeros, 5, "output", want);
+    /* mul by the literal tensor<fp32, [1]>([-0x1p+0]): 0 becomes -0 */
+    float x[1] = { 0.0f };
+    run_fixture_mil("fixtures/mil-samples/rebeckerspecialties_mlmodelc-export/neg-0d-scalar/"
+                    "model.mil",
+                    "negInput", x, 1, "negOutput", (const float[]){ -0.0f });
+    x[0] = 2.5f;
+    run_fixture_mil("fixtures/mil-samples/rebeckerspecialties_mlmodelc-export/neg-0d-scalar/"
+                    "model.mil",
+                    "negInput", x, 1, "negOutput", (const float[]){ -2.5f });
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_binary_f32_broadcast),
@@ -838,6 +885,7 @@ int main(void) {
         cmocka_unit_test(test_select),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_clip_ios16_equal_bounds),
+        cmocka_unit_test(test_fixture_subnormal_cast_and_neg),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
