@@ -267,6 +267,9 @@ static enum anml_status conv_geometry(struct ex_call *c, struct conv_geom *g, bo
         return ex_fail(c, ANML_E_UNSUPPORTED,
                        "pad_type \"%s\" is not one of valid, same, same_lower, custom", pad_type);
     }
+    if (same_lower && c->opset < 6) {
+        return ex_fail(c, ANML_E_UNSUPPORTED, "pad_type \"same_lower\" needs iOS16 or later");
+    }
     if (custom && !read_ints(c, "pad", pads, 2 * ns, 0)) {
         return ANML_E_SHAPE;
     }
@@ -1080,6 +1083,10 @@ static enum anml_status sdpa_check(struct ex_call *c, struct sdpa_geom *g) {
     const struct ex_tensor *v = k ? ex_req(c, "value") : NULL;
     if (!v) {
         return ANML_E_FORMAT;
+    }
+    if (c->opset < 8) {
+        return ex_fail(c, ANML_E_UNSUPPORTED, "the op needs iOS18 (the function is iOS%d)",
+                       c->opset + 10);
     }
     const struct ex_tensor *mask = ex_in(c, "attn_mask");
     int32_t r = q->rank;

@@ -233,6 +233,14 @@ static void test_conv_errors(void **state) {
                          "string(\"y\")];",
                          "y"),
                     "conv", "iOS17");
+    /* same_lower arrived with iOS16 */
+    oph_expect_fail(prog("ios15", "tensor<fp32, [1, 3, 1, 2]> x",
+                         "        tensor<fp32, [4, 3, 1, 1]> w = const()[name = string(\"w\"), "
+                         "val = tensor<fp32, [4, 3, 1, 1]>(0)];\n"
+                         "        tensor<fp32, [1, 4, 1, 2]> y = conv(x = x, weight = w, pad_type "
+                         "= string(\"same_lower\"))[name = string(\"y\")];",
+                         "y"),
+                    "conv", "same_lower");
     /* kernel larger than the input */
     oph_expect_fail(prog("ios18", "tensor<fp32, [1, 1, 2, 2]> x",
                          "        tensor<fp32, [1, 1, 3, 3]> w = const()[name = string(\"w\"), "
@@ -998,6 +1006,11 @@ static void test_sdpa(void **state) {
                          "= q, key = k, value = v)[name = string(\"o\")];",
                          "o"),
                     "scaled_dot_product_attention", "key");
+    oph_expect_fail(prog("ios17", inputs,
+                         "        tensor<fp32, [1, 2, 1]> o = scaled_dot_product_attention(query "
+                         "= q, key = k, value = v)[name = string(\"o\")];",
+                         "o"),
+                    "scaled_dot_product_attention", "iOS18");
 }
 
 /* ---- compressed (LUT) weights ---- */
