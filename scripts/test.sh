@@ -18,7 +18,8 @@ cmake --build build-asan -j "$jobs"
 if [ -d ../shared ]; then export ANML_REQUIRE_FIXTURES=1; fi
 (cd build-asan && ctest --output-on-failure -j "$jobs")
 
-# 2. libFuzzer harnesses, each for a bounded time on a copy of its corpus
+# 2. a clang build of everything (a second compiler's warnings), then each libFuzzer harness
+#    for a bounded time on a copy of its corpus
 secs=${ANML_FUZZ_SECONDS:-20}
 if [ "$secs" != 0 ]; then
     CC=clang-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug \
@@ -30,8 +31,14 @@ if [ "$secs" != 0 ]; then
         work=$(mktemp -d)
         cp -r "tests/fuzz/corpus/$name/." "$work/"
         echo "fuzzing $name for ${secs}s"
-        "$f" -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=0 "$work" 2>&1 | tail -n 2
-        rm -rf "$work"
+        if ! "$f" -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=0 "$work" \
+            >"$work.log" 2>&1; then
+            tail -n 40 "$work.log"
+            echo "fuzzer $name failed; the crashing input is above (crash-* in $(pwd))" >&2
+            exit 1
+        fi
+        tail -n 1 "$work.log"
+        rm -rf "$work" "$work.log"
     done
 fi
 

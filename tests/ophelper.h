@@ -192,7 +192,7 @@ static inline void oph_check_int(struct oph *h, const char *name, enum anml_dtyp
                                  const int64_t *shape, const int64_t *want) {
     struct anml_tensor t = oph_out(h, name, dt, rank, shape);
     for (int64_t i = 0; i < oph_numel(rank, shape); i++) {
-        int64_t g;
+        int64_t g = 0;
         switch (dt) {
         case ANML_DTYPE_BOOL:
         case ANML_DTYPE_UINT8: g = ((const uint8_t *)t.data)[i]; break;
