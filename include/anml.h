@@ -401,6 +401,129 @@ ANML_API enum anml_status anml_model_forward_tokens(const struct anml_model *mod
                                                     const int32_t *ids, int32_t n, float *logits,
                                                     struct anml_error *err);
 
+/* ---- tokenizer: byte-level BPE from a Hugging Face tokenizer.json -----------------------------
+ * Reads the tokenizer.json the model ships (model.type "BPE": vocab + merges, added_tokens,
+ * normalizer, pre_tokenizer, decoder) and, when present, tokenizer_config.json next to it (bos /
+ * eos tokens). Encoding follows the Hugging Face `tokenizers` library step by step, so ids equal
+ * the reference ids: added tokens are matched first (leftmost, longest), the text between them is
+ * normalized (NFC/NFKC/... through utf8proc), split by the pre-tokenizer's regex (PCRE2 with
+ * Unicode properties) and each piece is BPE-merged by merge rank. Qwen 2.5/3 and Llama 3 files
+ * are the tested ones; unsupported components are rejected at load with ANML_E_UNSUPPORTED.
+ *
+ * A tokenizer is immutable after loading: any number of threads may encode and decode with one
+ * tokenizer at the same time. It must outlive every anml_detok created from it.
+ *
+ * The int32_t-returning calls below follow snprintf: they return the number of items produced
+ * (ids or bytes) when it fits the caller's buffer, -needed when the buffer is too small (nothing
+ * useful is in the buffer then; call again with a buffer of `needed`), or an error code, which is
+ * always <= ANML_TOKENIZER_ERR_MAX and carries an enum anml_status: */
+#define ANML_TOKENIZER_ERR_MAX           (INT32_MIN + 255)
+#define ANML_TOKENIZER_IS_ERROR(ret)     ((ret) <= ANML_TOKENIZER_ERR_MAX)
+#define ANML_TOKENIZER_ERROR_STATUS(ret) ((enum anml_status)(INT64_C(2147483648) + (ret)))
+/* Largest count a call can return; longer results are refused with ANML_E_INVALID_ARG. */
+#define ANML_TOKENIZER_MAX_COUNT (INT32_MAX - 256)
+struct anml_tokenizer;
+
+/* Loads a tokenizer. `path` is a tokenizer.json file or a directory holding one (a model
+ * directory); tokenizer_config.json in the same directory is read when it exists. On failure *out
+ * is NULL and err says which field of which file is wrong (ANML_E_IO: unreadable file,
+ * ANML_E_FORMAT: bad JSON or an inconsistent vocabulary, e.g. a merge naming an unknown token,
+ * ANML_E_UNSUPPORTED: a model type or normalizer / pre-tokenizer / decoder anml lacks).
+ * Ownership: caller frees *out with anml_tokenizer_free. Thread-safety: safe. */
+ANML_API enum anml_status anml_tokenizer_load(const char *path, struct anml_tokenizer **out,
+                                              struct anml_error *err);
+
+/* Frees a tokenizer. NULL is a no-op. Thread-safety: no other call may use it. */
+ANML_API void anml_tokenizer_free(struct anml_tokenizer *tok);
+
+/* Encodes `len` bytes of text (UTF-8; ill-formed bytes are kept and encoded byte by byte) into
+ * token ids, written to ids[0..cap). No BOS is added (see anml_tokenizer_bos). With
+ * parse_special, special tokens spelled in the text ("<|im_start|>") become their ids; without
+ * it they are encoded as plain text. Non-special added tokens ("<think>" for Qwen 3) are always
+ * matched, as the reference library does. `ids` may be NULL when cap is 0 (to ask for the size).
+ * Returns the number of ids, -needed when cap is too small, or an error
+ * (ANML_TOKENIZER_IS_ERROR): ANML_E_INVALID_ARG for NULL tok, NULL text with len > 0, cap < 0,
+ * NULL ids with cap > 0 or a result longer than ANML_TOKENIZER_MAX_COUNT; ANML_E_NOMEM; and
+ * ANML_E_INTERNAL if the regex engine gives up on a pathological input.
+ * Thread-safety: safe (allocates its own scratch memory). */
+ANML_API int32_t anml_tokenizer_encode(const struct anml_tokenizer *tok, const char *text,
+                                       size_t len, bool parse_special, int32_t *ids, int32_t cap);
+
+/* Decodes ids into UTF-8 text in buf[0..cap), as the reference library's decode: token pieces are
+ * joined by the decoder (ByteLevel: back to bytes) and ill-formed UTF-8 (e.g. an emoji cut in
+ * half) becomes U+FFFD. With skip_special, special added tokens produce nothing. A NUL is
+ * appended when the text is shorter than cap; the returned count never includes it. Returns the
+ * number of bytes, -needed when cap is too small, or an error: ANML_E_INVALID_ARG for NULL tok,
+ * an id outside [0, n_vocab), NULL ids with n_ids > 0, n_ids < 0, cap < 0 or NULL buf with
+ * cap > 0; ANML_E_NOMEM. Thread-safety: safe. */
+ANML_API int32_t anml_tokenizer_decode(const struct anml_tokenizer *tok, const int32_t *ids,
+                                       int32_t n_ids, bool skip_special, char *buf, int32_t cap);
+
+/* The raw bytes token `id` decodes to on its own (the ByteLevel decoder's bytes, which may be
+ * part of a UTF-8 sequence), *len of them; NULL (and *len = 0) for an id outside [0, n_vocab).
+ * Ownership: borrowed, valid while the tokenizer lives; NUL-terminated for convenience, but
+ * may contain NUL bytes. Thread-safety: safe. */
+ANML_API const char *anml_tokenizer_token_to_piece(const struct anml_tokenizer *tok, int32_t id,
+                                                   size_t *len);
+
+/* The token's spelling in tokenizer.json ("Ġworld", "<|im_end|>"); NULL for an id outside
+ * [0, n_vocab) or an id no token uses. Ownership: borrowed. Thread-safety: safe. */
+ANML_API const char *anml_tokenizer_token_text(const struct anml_tokenizer *tok, int32_t id);
+
+/* The id of the token spelled `text` in tokenizer.json (added tokens first, then the
+ * vocabulary), or -1. Thread-safety: safe. */
+ANML_API int32_t anml_tokenizer_token_id(const struct anml_tokenizer *tok, const char *text);
+
+/* Number of ids: 1 + the largest id of the vocabulary and the added tokens. (The model's LM head
+ * may be larger.) Thread-safety: safe. */
+ANML_API int32_t anml_tokenizer_n_vocab(const struct anml_tokenizer *tok);
+
+/* True for added tokens marked "special" (they are what skip_special skips). */
+ANML_API bool anml_tokenizer_is_special(const struct anml_tokenizer *tok, int32_t id);
+
+/* BOS: tokenizer_config.json `bos_token`, else the first special token of a TemplateProcessing
+ * post-processor; -1 when there is none. add_bos is tokenizer_config.json `add_bos_token` when
+ * given, else whether the post-processor prepends that token. Thread-safety: safe. */
+ANML_API int32_t anml_tokenizer_bos(const struct anml_tokenizer *tok);
+ANML_API bool anml_tokenizer_add_bos(const struct anml_tokenizer *tok);
+
+/* EOS: tokenizer_config.json `eos_token`, or -1. The EOS set, which generation should stop on,
+ * is that token plus every added token that is a known end-of-turn / end-of-text marker:
+ * <|im_end|> <|endoftext|> (Qwen), <|eot_id|> <|end_of_text|> <|eom_id|> (Llama 3) and
+ * <end_of_turn> (Gemma), without duplicates, eos_token first. anml_tokenizer_eos_ids returns the
+ * set and its size in *n. Ownership: borrowed. Thread-safety: safe. */
+ANML_API int32_t anml_tokenizer_eos(const struct anml_tokenizer *tok);
+ANML_API const int32_t *anml_tokenizer_eos_ids(const struct anml_tokenizer *tok, int32_t *n);
+ANML_API bool anml_tokenizer_is_eos(const struct anml_tokenizer *tok, int32_t id);
+
+/* ---- streaming detokenizer ------------------------------------------------------------------
+ * Turns ids arriving one at a time into text that is always complete UTF-8: bytes of a
+ * character split across tokens are held back until it is complete, so a stream never shows a
+ * broken sequence. The concatenation of everything feed and flush return equals
+ * anml_tokenizer_decode of the same ids. */
+struct anml_detok;
+
+/* Creates a detokenizer over `tok` (which must outlive it); skip_special as in decode.
+ * Ownership: caller frees *out with anml_detok_free. Thread-safety: safe; one detokenizer serves
+ * one stream on one thread at a time. */
+ANML_API enum anml_status anml_detok_create(const struct anml_tokenizer *tok, bool skip_special,
+                                            struct anml_detok **out);
+ANML_API void anml_detok_free(struct anml_detok *d);
+
+/* Adds token `id`; *text / *len receive the text that became complete (often empty, *len = 0).
+ * Ill-formed bytes that can never complete are emitted as U+FFFD right away. Returns
+ * ANML_E_INVALID_ARG for an id outside [0, n_vocab) (the stream is unchanged), ANML_E_NOMEM.
+ * Ownership: *text is borrowed, valid until the next call on d; NUL-terminated. */
+ANML_API enum anml_status anml_detok_feed(struct anml_detok *d, int32_t id, const char **text,
+                                          size_t *len);
+
+/* Ends the stream: returns what is still held back, an incomplete tail as U+FFFD, and resets d
+ * for a new stream. Ownership: as anml_detok_feed. */
+ANML_API enum anml_status anml_detok_flush(struct anml_detok *d, const char **text, size_t *len);
+
+/* Drops anything held back and starts a new stream. */
+ANML_API void anml_detok_reset(struct anml_detok *d);
+
 /* ---- logging (the only global state) ------------------------------------------------------- */
 enum anml_log_level {
     ANML_LOG_LEVEL_ERROR = 0,

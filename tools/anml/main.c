@@ -15,6 +15,7 @@ static const struct command k_commands[] = {
     { "info", anml_cli_info, "describe a .mlmodelc, .mlpackage or model directory" },
     { "convert", anml_cli_convert, "convert a .mlpackage (or .mlmodelc) into a .mlmodelc" },
     { "predict", anml_cli_predict, "run one function of a program on .npy inputs" },
+    { "tokenize", anml_cli_tokenize, "print the token ids of a text (tokenizer.json)" },
 };
 
 static void usage(FILE *f) {
