@@ -942,7 +942,8 @@ static enum anml_status run_tile(struct ex_call *c) {
     }
     bool ok = r == o->rank;
     for (int32_t i = 0; ok && i < r; i++) {
-        ok = xsh[i] * reps[i] == o->shape[i];
+        int64_t d;
+        ok = anml__mul_i64(xsh[i], reps[i], &d) && d == o->shape[i];
     }
     if (!ok) {
         return ex_fail(c, ANML_E_SHAPE, "runtime reps do not give the planned shape");
