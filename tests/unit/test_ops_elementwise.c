@@ -817,6 +817,37 @@ static void test_clip_ios16_equal_bounds(void **state) {
 
 // clang-format on
 
+/* fp16 products of random bit patterns (normals, subnormals, inf, NaN): the fp32 product of two
+ * fp16 values is exact, so the result must be the reference RNE conversion of it, bit for bit. */
+static void test_f16_mul_random_vs_reference(void **state) {
+    (void)state;
+    enum { N = 1 << 16 };
+    const char *mil = "program(1.3)\n{\n    func main<ios18>(tensor<fp16, [65536]> x, "
+                      "tensor<fp16, [65536]> y) {\n"
+                      "        tensor<fp16, [65536]> z = mul(x = x, y = y)[name = string(\"z\")];\n"
+                      "    } -> (z);\n}\n";
+    static uint16_t x[N], y[N], want[N];
+    uint32_t seed = 12345;
+    for (int i = 0; i < N; i++) {
+        seed = seed * 1103515245u + 12345u;
+        x[i] = (uint16_t)(seed >> 16);
+        seed = seed * 1103515245u + 12345u;
+        /* small exponents too, so that many products land in the subnormal range */
+        y[i] = (uint16_t)((seed >> 16) & (i & 1 ? 0xffffu : 0x83ffu));
+        float p = anml__fp16_to_fp32(x[i]) * anml__fp16_to_fp32(y[i]);
+        want[i] = anml__fp32_to_fp16(p);
+    }
+    struct oph h;
+    oph_open(&h, mil, NULL);
+    struct anml_named_tensor in[] = {
+        oph_in("x", ANML_DTYPE_F16, 1, OPH_DIMS(N), x),
+        oph_in("y", ANML_DTYPE_F16, 1, OPH_DIMS(N), y),
+    };
+    oph_run(&h, in, 2);
+    oph_check_bytes(&h, "z", ANML_DTYPE_F16, 1, OPH_DIMS(N), want, 2);
+    oph_close(&h);
+}
+
 /* ---- genuine coremlc output (../shared/fixtures/mil-samples) ---- */
 
 static void run_fixture_mil(const char *rel, const char *in_name, float *x, int64_t n,
@@ -870,6 +901,7 @@ int main(void) {
         cmocka_unit_test(test_binary_broadcast_shapes),
         cmocka_unit_test(test_binary_f16_ties_to_even),
         cmocka_unit_test(test_f16_long_rows),
+        cmocka_unit_test(test_f16_mul_random_vs_reference),
         cmocka_unit_test(test_binary_int32),
         cmocka_unit_test(test_compare_inf_nan),
         cmocka_unit_test(test_logical),
