@@ -441,6 +441,34 @@ static void test_stack(void **state) {
     oph_close(&h);
 }
 
+static void test_rank0_and_empty(void **state) {
+    (void)state;
+    const char *mil = HDR("ios18", "tensor<fp32, []> x")
+        "        tensor<int32, [0]> s = shape(x = x)" NM("s")
+        "        tensor<fp32, []> f = fill(shape = tensor<int32, [0]>([]), value = fp32(2))" NM("f")
+        "        tensor<fp32, [1, 1]> g = flatten2d(x = x, axis = int32(0))" NM("g")
+        "        tensor<fp32, [0, 3]> e = fill(shape = tensor<int32, [2]>([0, 3]), value = fp32(2))" NM("e")
+        "        tensor<int32, [0, 3]> es = argsort(x = e)" NM("es")
+        "        tensor<fp32, [0, 1]> ec = topk(x = e, k = int32(1), return_indices = bool(false))" NM("ec")
+        "        tensor<fp32, [0, 4]> ep = pad(x = e, pad = tensor<int32, [2]>([1, 0]), mode = string(\"replicate\"))" NM("ep")
+        "        tensor<fp32, [0, 3]> cs = cumsum(x = e, axis = int32(1))" NM("cs")
+        END("s, f, g, e, es, ec, ep, cs");
+    struct oph h;
+    oph_open(&h, mil, NULL);
+    float x = 3;
+    struct anml_named_tensor in[] = { oph_in("x", ANML_DTYPE_F32, 0, NULL, &x) };
+    oph_run(&h, in, 1);
+    /* the shape of a scalar is an empty vector */
+    oph_out(&h, "s", ANML_DTYPE_INT32, 1, OPH_DIMS(0));
+    oph_check_f32(&h, "f", 0, NULL, (const float[]){ 2 }, 0);
+    oph_check_f32(&h, "g", 2, OPH_DIMS(1, 1), (const float[]){ 3 }, 0);
+    oph_out(&h, "es", ANML_DTYPE_INT32, 2, OPH_DIMS(0, 3));
+    oph_out(&h, "ec", ANML_DTYPE_F32, 2, OPH_DIMS(0, 1));
+    oph_out(&h, "ep", ANML_DTYPE_F32, 2, OPH_DIMS(0, 4));
+    oph_out(&h, "cs", ANML_DTYPE_F32, 2, OPH_DIMS(0, 3));
+    oph_close(&h);
+}
+
 /* ---- programs that must be rejected at context creation ---- */
 
 static void test_errors(void **state) {
@@ -537,7 +565,8 @@ int main(void) {
         cmocka_unit_test(test_non_zero),  cmocka_unit_test(test_argsort),
         cmocka_unit_test(test_topk),      cmocka_unit_test(test_topk_ios15_and_int8),
         cmocka_unit_test(test_reverse),   cmocka_unit_test(test_pad),
-        cmocka_unit_test(test_stack),     cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_stack),     cmocka_unit_test(test_rank0_and_empty),
+        cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
