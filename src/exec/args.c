@@ -71,7 +71,7 @@ static struct ex_tensor *const_arg(struct ex_call *c, const char *name) {
     if (!t) {
         return NULL;
     }
-    if (t->kind != EX_VALUE_CONST || (!t->data && !t->strings)) {
+    if (t->kind != EX_VALUE_CONST || (t->numel > 0 && !t->data && !t->strings)) {
         ex_fail(c, ANML_E_UNSUPPORTED, "argument '%s' must be a constant", name);
         return NULL;
     }
@@ -161,7 +161,7 @@ bool ex_read_i64s(struct ex_call *c, const struct ex_tensor *t, int64_t *out, in
                 (int)cap);
         return false;
     }
-    if (!t->data) {
+    if (!t->data && t->numel > 0) {
         ex_fail(c, ANML_E_INTERNAL, "'%s' has no data", t->name);
         return false;
     }
