@@ -8,5 +8,6 @@ int anml_cli_convert(int argc, char **argv);
 int anml_cli_predict(int argc, char **argv);
 int anml_cli_run(int argc, char **argv);
 int anml_cli_tokenize(int argc, char **argv);
+int anml_cli_synth(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static const struct command k_commands[] = {
     { "run", anml_cli_run, "generate text (or token ids) with an ANEMLL model directory" },
     { "predict", anml_cli_predict, "run one function of a program on .npy inputs" },
     { "tokenize", anml_cli_tokenize, "print the token ids of a text (tokenizer.json)" },
+    { "synth", anml_cli_synth, "write an ANEMLL model directory of any size (random weights)" },
 };
 
 static void usage(FILE *f) {
