@@ -450,8 +450,8 @@ ANML_API int32_t anml_tokenizer_encode(const struct anml_tokenizer *tok, const c
                                        size_t len, bool parse_special, int32_t *ids, int32_t cap);
 
 /* Decodes ids into UTF-8 text in buf[0..cap), as the reference library's decode: token pieces are
- * joined by the decoder (ByteLevel: back to bytes) and ill-formed UTF-8 (e.g. an emoji cut in
- * half) becomes U+FFFD. With skip_special, special added tokens produce nothing. A NUL is
+ * joined by the decoder (ByteLevel: back to bytes), added tokens give their content verbatim, and
+ * ill-formed UTF-8 (e.g. an emoji cut in half) becomes U+FFFD. With skip_special, special added tokens produce nothing. A NUL is
  * appended when the text is shorter than cap; the returned count never includes it. Returns the
  * number of bytes, -needed when cap is too small, or an error: ANML_E_INVALID_ARG for NULL tok,
  * an id outside [0, n_vocab), NULL ids with n_ids > 0, n_ids < 0, cap < 0 or NULL buf with
@@ -460,7 +460,8 @@ ANML_API int32_t anml_tokenizer_decode(const struct anml_tokenizer *tok, const i
                                        int32_t n_ids, bool skip_special, char *buf, int32_t cap);
 
 /* The raw bytes token `id` decodes to on its own (the ByteLevel decoder's bytes, which may be
- * part of a UTF-8 sequence), *len of them; NULL (and *len = 0) for an id outside [0, n_vocab).
+ * part of a UTF-8 sequence; an added token's content verbatim), *len of them; "" for an id no
+ * token uses; NULL (and *len = 0) for an id outside [0, n_vocab).
  * Ownership: borrowed, valid while the tokenizer lives; NUL-terminated for convenience, but
  * may contain NUL bytes. Thread-safety: safe. */
 ANML_API const char *anml_tokenizer_token_to_piece(const struct anml_tokenizer *tok, int32_t id,

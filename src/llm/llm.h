@@ -33,4 +33,11 @@ int anml__utf8_seq(const uint8_t *s, size_t n, size_t *bad);
  * bytes. Returns the bytes written; *consumed (optional) receives the input bytes used. */
 size_t anml__utf8_lossy(const uint8_t *in, size_t n, bool final, uint8_t *out, size_t *consumed);
 
+/* anml_tokenizer_load from memory: tokenizer.json text and optionally tokenizer_config.json text
+ * (config may be NULL). Error positions name "tokenizer.json" / "tokenizer_config.json". Used by
+ * the fuzz harness and by callers that hold the files in memory. */
+enum anml_status anml__tokenizer_from_json(const char *json, size_t len, const char *config,
+                                           size_t config_len, struct anml_tokenizer **out,
+                                           struct anml_error *err);
+
 #endif /* ANML_LLM_H */

@@ -34,9 +34,9 @@
 
 #include "llm/llm.h"
 
-/* Largest token id accepted: real vocabularies stay below 2^18; the cap keeps a hostile file from
- * making us allocate per-id tables of gigabytes. */
-#define TOK_MAX_ID ((1 << 22) - 1)
+/* Largest token id accepted: real vocabularies stay below 2^19 (Gemma 3: 262k); the cap keeps a
+ * hostile file from making us allocate per-id tables of hundreds of megabytes. */
+#define TOK_MAX_ID ((1 << 20) - 1)
 
 #define TOKF_ADDED   1u
 #define TOKF_SPECIAL 2u
@@ -2178,6 +2178,13 @@ static enum anml_status build_pieces(struct loader *ld, const struct decoder *de
         if (!t->text) {
             continue;
         }
+        if (t->flags & TOKF_ADDED) {
+            /* Added tokens decode verbatim, as the reference does since it stopped passing them
+             * through the decoder (a ByteLevel decoder would turn "é" into the byte 0xE9). */
+            t->piece = t->text;
+            t->piece_len = t->text_len;
+            continue;
+        }
         if (!decode_token(dec, (const uint8_t *)t->text, t->text_len, &a, &b)) {
             bb_free(&a);
             bb_free(&b);
@@ -2416,37 +2423,28 @@ static void add_eos(struct anml_tokenizer *tok, int32_t id) {
     tok->eos_ids[tok->n_eos++] = id;
 }
 
-/* Reads a JSON file; on a syntax error names line:col. */
-static enum anml_status read_json(const char *path, cJSON **out, struct anml_error *err) {
-    char *data;
-    size_t size;
-    *out = NULL;
-    enum anml_status st = anml__read_file(path, &data, &size, err);
-    if (st != ANML_OK) {
-        return st;
-    }
+/* Parses JSON text; on a syntax error names name:line:col. */
+static enum anml_status parse_json(const char *data, size_t size, const char *name, cJSON **out,
+                                   struct anml_error *err) {
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(data, size, &end, false);
-    if (!root) {
-        size_t off = end && end >= data && end <= data + size ? (size_t)(end - data) : 0;
-        size_t line = 1, col = 1;
-        for (size_t i = 0; i < off; i++) {
-            if (data[i] == '\n') {
-                line++;
-                col = 1;
-            } else {
-                col++;
-            }
-        }
-        char where[sizeof err->where];
-        snprintf(where, sizeof where, "%s:%zu:%zu", path, line, col);
-        anml__free(data);
-        return anml__err(err, ANML_E_FORMAT, where, "invalid JSON (%s)",
-                         off >= size ? "unexpected end of file" : "syntax error");
+    *out = cJSON_ParseWithLengthOpts(data, size, &end, false);
+    if (*out) {
+        return ANML_OK;
     }
-    anml__free(data);
-    *out = root;
-    return ANML_OK;
+    size_t off = end && end >= data && end <= data + size ? (size_t)(end - data) : 0;
+    size_t line = 1, col = 1;
+    for (size_t i = 0; i < off; i++) {
+        if (data[i] == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+    }
+    char where[sizeof err->where];
+    snprintf(where, sizeof where, "%s:%zu:%zu", name, line, col);
+    return anml__err(err, ANML_E_FORMAT, where, "invalid JSON (%s)",
+                     off + 1 >= size ? "unexpected end of file" : "syntax error");
 }
 
 static const char *path_base(const char *p) {
@@ -2618,6 +2616,61 @@ void anml_tokenizer_free(struct anml_tokenizer *tok) {
     anml__free(tok);
 }
 
+/* Builds the tokenizer from tokenizer.json text and, when cfg is not NULL, the text of
+ * tokenizer_config.json. The names stand for the files in error positions. */
+static enum anml_status build(const char *json, size_t len, const char *name, const char *cfg,
+                              size_t cfg_len, const char *cfg_name, struct anml_tokenizer **out,
+                              struct anml_error *err) {
+    struct anml_tokenizer *tok = anml__calloc(1, sizeof *tok);
+    cJSON *root = NULL, *cfg_root = NULL;
+    enum anml_status st = ANML_OK;
+    if (!tok || !(tok->arena = anml__arena_create()) ||
+        !(tok->gctx = pcre2_general_context_create(pcre_alloc, pcre_free, NULL))) {
+        st = anml__err(err, ANML_E_NOMEM, name, "out of memory");
+        goto done;
+    }
+    tok->bos = tok->eos = tok->unk_id = -1;
+    struct loader ld = { tok, name, path_base(name), err };
+    if ((st = parse_json(json, len, name, &root, err)) != ANML_OK ||
+        (st = load_model(&ld, root)) != ANML_OK) {
+        goto done;
+    }
+    if (cfg) {
+        struct loader cl = { tok, cfg_name, path_base(cfg_name), err };
+        if ((st = parse_json(cfg, cfg_len, cfg_name, &cfg_root, err)) != ANML_OK) {
+            goto done;
+        }
+        if (!cJSON_IsObject(cfg_root)) {
+            st = lerr(&cl, ANML_E_FORMAT, NULL, "the top level must be an object");
+            goto done;
+        }
+    }
+    load_config(tok, cfg_root);
+done:
+    cJSON_Delete(root);
+    cJSON_Delete(cfg_root);
+    if (st != ANML_OK) {
+        anml_tokenizer_free(tok);
+        return st;
+    }
+    *out = tok;
+    return ANML_OK;
+}
+
+enum anml_status anml__tokenizer_from_json(const char *json, size_t len, const char *config,
+                                           size_t config_len, struct anml_tokenizer **out,
+                                           struct anml_error *err) {
+    if (!out) {
+        return anml__err(err, ANML_E_INVALID_ARG, NULL, "out is NULL");
+    }
+    *out = NULL;
+    if (!json) {
+        return anml__err(err, ANML_E_INVALID_ARG, NULL, "json is NULL");
+    }
+    return build(json, len, "tokenizer.json", config, config_len, "tokenizer_config.json", out,
+                 err);
+}
+
 enum anml_status anml_tokenizer_load(const char *path, struct anml_tokenizer **out,
                                      struct anml_error *err) {
     if (!out) {
@@ -2638,40 +2691,19 @@ enum anml_status anml_tokenizer_load(const char *path, struct anml_tokenizer **o
         cfg_path = dir ? anml__path_join(dir, "tokenizer_config.json") : NULL;
         anml__free(dir);
     }
-    struct anml_tokenizer *tok = anml__calloc(1, sizeof *tok);
-    cJSON *root = NULL, *cfg = NULL;
-    enum anml_status st = ANML_OK;
-    if (!json_path || !cfg_path || !tok || !(tok->arena = anml__arena_create()) ||
-        !(tok->gctx = pcre2_general_context_create(pcre_alloc, pcre_free, NULL))) {
+    char *json = NULL, *cfg = NULL;
+    size_t len = 0, cfg_len = 0;
+    enum anml_status st;
+    if (!json_path || !cfg_path) {
         st = anml__err(err, ANML_E_NOMEM, path, "out of memory");
-        goto done;
+    } else if ((st = anml__read_file(json_path, &json, &len, err)) == ANML_OK &&
+               (!anml__is_file(cfg_path) ||
+                (st = anml__read_file(cfg_path, &cfg, &cfg_len, err)) == ANML_OK)) {
+        st = build(json, len, json_path, cfg, cfg_len, cfg_path, out, err);
     }
-    tok->bos = tok->eos = tok->unk_id = -1;
-    struct loader ld = { tok, json_path, path_base(json_path), err };
-    if ((st = read_json(json_path, &root, err)) != ANML_OK ||
-        (st = load_model(&ld, root)) != ANML_OK) {
-        goto done;
-    }
-    if (anml__is_file(cfg_path)) {
-        struct loader cl = { tok, cfg_path, path_base(cfg_path), err };
-        if ((st = read_json(cfg_path, &cfg, err)) != ANML_OK) {
-            goto done;
-        }
-        if (!cJSON_IsObject(cfg)) {
-            st = lerr(&cl, ANML_E_FORMAT, NULL, "the top level must be an object");
-            goto done;
-        }
-    }
-    load_config(tok, cfg);
-done:
-    cJSON_Delete(root);
-    cJSON_Delete(cfg);
+    anml__free(json);
+    anml__free(cfg);
     anml__free(json_path);
     anml__free(cfg_path);
-    if (st != ANML_OK) {
-        anml_tokenizer_free(tok);
-        return st;
-    }
-    *out = tok;
-    return ANML_OK;
+    return st;
 }
