@@ -5,6 +5,7 @@
  * same text in complete UTF-8 pieces. Also the family facts of anemll-format.md §3.7 (EOS ids)
  * and the load time of the 11 MB Qwen vocabulary. */
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,11 +275,68 @@ static void test_parse_special_off(void **state) {
     anml_tokenizer_free(tok);
 }
 
+/* One tokenizer shared by four threads encoding and decoding at once gives every thread the
+ * reference ids (the tokenizer is immutable after load; each call has its own scratch). */
+struct thread_job {
+    const struct anml_tokenizer *tok;
+    const char *data; /* the jsonl text */
+    int bad;
+};
+
+static void *thread_main(void *arg) {
+    struct thread_job *job = arg;
+    char *copy = strdup(job->data);
+    for (char *line = copy, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) {
+            *next++ = '\0';
+        }
+        cJSON *obj = cJSON_Parse(line);
+        const cJSON *jt = cJSON_GetObjectItemCaseSensitive(obj, "text");
+        const cJSON *jids = cJSON_GetObjectItemCaseSensitive(obj, "ids");
+        int32_t ids[4096];
+        int32_t n = anml_tokenizer_encode(job->tok, jt->valuestring, strlen(jt->valuestring), true,
+                                          ids, 4096);
+        bool same = n == cJSON_GetArraySize(jids);
+        for (int32_t i = 0; same && i < n; i++) {
+            same = ids[i] == (int32_t)cJSON_GetArrayItem(jids, i)->valuedouble;
+        }
+        char text[8192];
+        same = same && anml_tokenizer_decode(job->tok, ids, n, false, text, sizeof text) >= 0;
+        job->bad += !same;
+        cJSON_Delete(obj);
+    }
+    free(copy);
+    return NULL;
+}
+
+static void test_shared_across_threads(void **state) {
+    (void)state;
+    ANML_TEST_REQUIRE_SHARED();
+    REQUIRE_TOKENIZER("llama3");
+    char *data =
+        anml_test_read_file(anml_test_shared_path("fixtures/tokenizer/llama3.jsonl"), NULL);
+    assert_non_null(data);
+    struct anml_tokenizer *tok = load("llama3");
+    struct thread_job jobs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (struct thread_job){ tok, data, 0 };
+        assert_int_equal(pthread_create(&th[i], NULL, thread_main, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(jobs[i].bad, 0);
+    }
+    anml_tokenizer_free(tok);
+    free(data);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_qwen3_reference_ids), cmocka_unit_test(test_llama3_reference_ids),
         cmocka_unit_test(test_qwen3_specials),      cmocka_unit_test(test_llama3_specials),
-        cmocka_unit_test(test_parse_special_off),
+        cmocka_unit_test(test_parse_special_off),   cmocka_unit_test(test_shared_across_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
