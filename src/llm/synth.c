@@ -31,7 +31,7 @@
 
 #define LUT_GROUP     8    /* output channels per LUT (ANEMLL's per_channel) */
 #define LUT_THRESHOLD 2048 /* coremltools' weight_threshold: larger tensors are palettized */
-#define HIST_BINS     4096
+#define HIST_BINS     2048
 #define WEIGHT_PATH   "@model_path/weights/weight.bin"
 #define STATE_NAME    "model_model_kv_cache_0"
 #define ANEMLL_VER    "0.3.4"
@@ -571,6 +571,34 @@ static enum anml_status ckpt_rows(const struct anml_wsrc *ws, const struct anml_
 
 /* ---- tensors: fp16 or palettized values, shared with the reference ---- */
 
+/* x rounded to the nearest fp16 value (ties to even), as a float. The normal fp16 range takes
+ * a bit trick (it vectorizes; generating a large model spends its time here); the rest goes
+ * through the exact converters. */
+static inline float round_fp16(float x) {
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    uint32_t a = b & 0x7fffffffu;
+    if (a >= 0x38800000u && a < 0x477ff000u) { /* 2^-14 <= |x| < 65520 */
+        b += 0x0fffu + ((b >> 13) & 1u);
+        b &= ~0x1fffu;
+        memcpy(&x, &b, sizeof x);
+        return x;
+    }
+    return anml__fp16_to_fp32(anml__fp32_to_fp16(x));
+}
+
+/* fp16 bits of a value that is exactly representable (round_fp16 output). */
+static inline uint16_t exact_fp16(float x) {
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    uint32_t a = b & 0x7fffffffu;
+    if (a >= 0x38800000u && a <= 0x477fe000u) {
+        return (uint16_t)(((b >> 16) & 0x8000u) | (((a >> 23) - 112u) << 10) |
+                          ((a >> 13) & 0x3ffu));
+    }
+    return anml__fp32_to_fp16(x);
+}
+
 void anml__synth_tensor_init(const struct anml_synth_config *cfg, enum anml_synth_part part,
                              const char *name, int64_t rows, int64_t cols, int64_t row0,
                              struct anml_synth_tensor *t) {
@@ -641,7 +669,8 @@ void anml__synth_lut_encode(const float *x, int64_t n, int bits, uint16_t *lut, 
             cent[j] = (double)lo + ((double)b + 0.5) * width;
         }
     }
-    for (int iter = 0; iter < 8; iter++) {
+    for (int iter = 0; iter < 6; iter++) {
+        bool moved = false;
         memset(csum, 0, sizeof(double) * (size_t)k);
         memset(ccnt, 0, sizeof(uint64_t) * (size_t)k);
         int j = 0;
@@ -658,8 +687,13 @@ void anml__synth_lut_encode(const float *x, int64_t n, int bits, uint16_t *lut, 
         }
         for (j = 0; j < k; j++) {
             if (ccnt[j]) {
-                cent[j] = csum[j] / (double)ccnt[j];
+                double nc = csum[j] / (double)ccnt[j];
+                moved |= nc != cent[j];
+                cent[j] = nc;
             }
+        }
+        if (!moved) {
+            break;
         }
         /* keep the centroids sorted for the sweep */
         for (int a = 1; a < k; a++) {
@@ -710,7 +744,7 @@ enum anml_status anml__synth_tensor_rows(struct anml_wsrc *ws, const struct anml
     }
     int64_t count = n * t->cols;
     for (int64_t i = 0; i < count; i++) {
-        values[i] = anml__fp16_to_fp32(anml__fp32_to_fp16(values[i]));
+        values[i] = round_fp16(values[i]);
     }
     if (!t->lut_bits) {
         return ANML_OK;
@@ -726,12 +760,16 @@ enum anml_status anml__synth_tensor_rows(struct anml_wsrc *ws, const struct anml
             return anml__err(err, ANML_E_NOMEM, t->name, "out of memory");
         }
     }
+    float tabf[256];
     for (int64_t g = 0; g < n / LUT_GROUP; g++) {
         float *v = values + g * gsize;
         uint8_t *ix = idx ? idx + g * gsize : own;
         anml__synth_lut_encode(v, gsize, t->lut_bits, tab, ix);
+        for (int i = 0; i < k; i++) {
+            tabf[i] = anml__fp16_to_fp32(tab[i]);
+        }
         for (int64_t i = 0; i < gsize; i++) {
-            v[i] = anml__fp16_to_fp32(tab[ix[i]]);
+            v[i] = tabf[ix[i]];
         }
         if (lut) {
             memcpy(lut + g * k, tab, (size_t)k * sizeof *tab);
@@ -878,7 +916,7 @@ static enum anml_status write_tensor(struct bw *w, struct anml_wsrc *ws, struct 
         } else {
             uint16_t *h = (uint16_t *)(void *)packed;
             for (int64_t i = 0; i < cnt; i++) {
-                h[i] = anml__fp32_to_fp16(vals[i]);
+                h[i] = exact_fp16(vals[i]);
             }
             bw_bytes(w, packed, (size_t)cnt * 2);
         }
