@@ -2,7 +2,9 @@
  * test_cli_info.c -- runs the built `anml info` on the genuine ANEMLL fixtures and checks what it
  * reports against each fixture's packages.json (written by the fixture generator from
  * coremltools, independently of anml): function names, default function, inputs / outputs /
- * states with dtypes and shapes, opsets, the MIL op histogram and the user metadata. Also the
+ * states with dtypes and shapes, opsets, the MIL op histogram and the user metadata; for the
+ * fixture model directories also the assembled model (`model` object and the text header) against
+ * the fixture's index.json (sizes, chunks, slices, LUT widths, KV state from the HF config). Also the
  * hand-written examples/hello.mlmodelc, and the error contract: exit 1 with exactly one line on
  * stderr starting "anml info: ".
  */
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -434,6 +437,80 @@ static void test_fixture_packages(void **state) {
     assert_true(n_checked >= 5);
 }
 
+/* The assembled model (`model` object) against the fixture's index.json entry and packages.json
+ * (both written by the fixture generator, independently of anml). */
+static void check_model_object(const char *dir, const cJSON *model, const cJSON *want,
+                               const cJSON *pk) {
+    const cJSON *hf = get(want, "hf_config");
+    assert_string_equal(get_str(model, "architecture"), get_str(want, "architecture"));
+    /* the fixtures' meta.yaml came from ANEMLL 0.3.4's generate_meta_yaml.py (README) */
+    assert_string_equal(get_str(model, "meta_version"), "0.3.4");
+    static const char *const same[][2] = {
+        { "num_chunks", "num_chunks" },         { "context_length", "context_length" },
+        { "batch_size", "batch_size" },         { "logit_slices", "split_lm_head" },
+        { "lut_embeddings", "lut_embeddings" }, { "lut_ffn", "lut_ffn" },
+        { "lut_lmhead", "lut_lmhead" },
+    };
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        const cJSON *a = get(model, same[i][0]);
+        const cJSON *b = get(want, same[i][1]);
+        if (!cJSON_Compare(a, b, 1)) {
+            fail_msg("%s: model.%s differs from index.json %s", dir, same[i][0], same[i][1]);
+        }
+    }
+    assert_true(get(model, "hidden_size")->valuedouble == get(hf, "hidden_size")->valuedouble);
+    assert_true(get(model, "vocab_size")->valuedouble == get(hf, "vocab_size")->valuedouble);
+    assert_true(get(model, "state_length")->valuedouble == get(hf, "state_length")->valuedouble);
+    /* KV state [2 * layers, kv heads, state length, head dim] (README) */
+    const cJSON *st = get(model, "state");
+    assert_string_equal(get_str(st, "name"), "model_model_kv_cache_0");
+    char shape[128];
+    snprintf(shape, sizeof shape, "[%d, %d, %d, %d]", 2 * get(hf, "num_hidden_layers")->valueint,
+             get(hf, "num_key_value_heads")->valueint, get(hf, "state_length")->valueint,
+             get(hf, "head_dim")->valueint);
+    cJSON *want_shape = cJSON_Parse(shape);
+    assert_true(cJSON_Compare(get(st, "shape"), want_shape, 1));
+    cJSON_Delete(want_shape);
+    assert_true(cJSON_IsNull(get(model, "tokenizer_dir"))); /* the fixtures ship no tokenizer */
+
+    /* components: embeddings, the combined chunks in order, the LM head; each a fixture
+     * package whose functions (packages.json) are the ones named */
+    const cJSON *comps = get(model, "components");
+    int n_chunks = get(want, "num_chunks")->valueint;
+    assert_int_equal(cJSON_GetArraySize(comps), n_chunks + 2);
+    const char *prefix = get_str(model, "model_prefix");
+    int k = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, comps) {
+        const char *role = get_str(c, "role");
+        const char *path = get_str(c, "path");
+        const char *file = strrchr(path, '/') + 1;
+        assert_true(strncmp(path, dir, strlen(dir)) == 0);
+        const cJSON *pkg = get(pk, file);
+        const cJSON *pf = get(pkg, "program_functions");
+        char want_name[256];
+        if (k == 0) {
+            assert_string_equal(role, "embeddings");
+            snprintf(want_name, sizeof want_name, "%s_embeddings", prefix);
+        } else if (k == n_chunks + 1) {
+            assert_string_equal(role, "lm_head");
+            snprintf(want_name, sizeof want_name, "%s_lm_head", prefix);
+        } else {
+            assert_string_equal(role, "ffn");
+            assert_int_equal(get(c, "chunk")->valueint, k);
+            snprintf(want_name, sizeof want_name, "_chunk_%02dof%02d.mlpackage", k, n_chunks);
+            assert_non_null(strstr(file, want_name));
+            snprintf(want_name, sizeof want_name, "%s_FFN_PF", prefix);
+            assert_non_null(get(pf, get_str(c, "prefill_function")));
+            assert_string_equal(get_str(c, "prefill_function"), "prefill");
+            assert_true(cJSON_IsNull(get(c, "prefill_path")));
+        }
+        assert_true(strncmp(file, want_name, strlen(want_name)) == 0);
+        assert_non_null(get(pf, get_str(c, "infer_function")));
+        k++;
+    }
+}
+
 static void test_fixture_model_dirs(void **state) {
     (void)state;
     ANML_TEST_REQUIRE_SHARED();
@@ -448,6 +525,10 @@ static void test_fixture_model_dirs(void **state) {
 
         cJSON *got = info_json(dir);
         assert_string_equal(get_str(got, "path"), dir);
+        snprintf(rel, sizeof rel, "fixtures/coreml/index.json");
+        cJSON *index = read_json(anml_test_shared_path(rel));
+        const cJSON *want_model = get(get(index, "models"), sets[s]);
+        check_model_object(dir, get(got, "model"), want_model, pk);
         const cJSON *comps = get(got, "components");
         assert_int_equal(cJSON_GetArraySize(comps), cJSON_GetArraySize(pk));
         const char *prev = "";
@@ -471,6 +552,18 @@ static void test_fixture_model_dirs(void **state) {
         snprintf(args, sizeof args, "'%s'", dir);
         struct run r = run_info(args);
         assert_int_equal(r.rc, 0);
+        /* text mode: the assembled model first, then the components */
+        char line[256];
+        assert_true(strncmp(r.out, "ANEMLL model ", 13) == 0);
+        snprintf(line, sizeof line, "  chunks: %d\n", get(want_model, "num_chunks")->valueint);
+        assert_non_null(strstr(r.out, line));
+        snprintf(line, sizeof line, "  context length: %d\n",
+                 get(want_model, "context_length")->valueint);
+        assert_non_null(strstr(r.out, line));
+        snprintf(line, sizeof line, " in %d logit slices\n",
+                 get(want_model, "split_lm_head")->valueint);
+        assert_non_null(strstr(r.out, line));
+        assert_true(strstr(r.out, "ANEMLL model ") < strstr(r.out, "model directory "));
         const cJSON *pkg;
         cJSON_ArrayForEach(pkg, pk) {
             if (!strstr(r.out, pkg->string)) {
@@ -478,6 +571,7 @@ static void test_fixture_model_dirs(void **state) {
             }
         }
         run_free(&r);
+        cJSON_Delete(index);
         cJSON_Delete(got);
         cJSON_Delete(pk);
     }
@@ -666,6 +760,65 @@ static void test_errors(void **state) {
     free(tmp);
 }
 
+/* A model directory with a meta.yaml that anml_model_load rejects is an error (its message, one
+ * line); without meta.yaml a directory anml can assemble still gets the model object, and one it
+ * cannot is described component by component as before. */
+static void test_model_dir_errors(void **state) {
+    (void)state;
+    ANML_TEST_REQUIRE_SHARED();
+    char *tmp = anml_test_tmpdir("cli-info-model");
+    assert_non_null(tmp);
+    static const char *const pkgs[] = { "llama_embeddings.mlpackage", "llama_lm_head.mlpackage",
+                                        "llama_FFN_PF_chunk_01of01.mlpackage" };
+    char dir[4096], path[4200], src[4096], args[4300];
+    snprintf(dir, sizeof dir, "%s/llama", tmp);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(src, sizeof src, "%s/%s",
+                 anml_test_shared_path("fixtures/coreml/llama-tiny/model"), pkgs[i]);
+        snprintf(path, sizeof path, "%s/%s", dir, pkgs[i]);
+        assert_int_equal(symlink(src, path), 0);
+    }
+    /* no meta.yaml: assembled from the file names */
+    cJSON *got = info_json(dir);
+    const cJSON *model = get(got, "model");
+    assert_true(cJSON_IsNull(get(model, "meta_version")));
+    assert_true(cJSON_IsNull(get(model, "architecture")));
+    assert_string_equal(get_str(model, "model_prefix"), "llama");
+    assert_int_equal(get(model, "logit_slices")->valueint, 8); /* llama-tiny README: 8 */
+    assert_int_equal(cJSON_GetArraySize(get(got, "components")), 3);
+    cJSON_Delete(got);
+
+    /* meta.yaml contradicting the programs, and meta.yaml that is not YAML */
+    snprintf(path, sizeof path, "%s/meta.yaml", dir);
+    write_text(path, "model_info:\n  version: 0.3.4\n  parameters:\n    context_length: 512\n"
+                     "    model_prefix: llama\n");
+    snprintf(args, sizeof args, "'%s'", dir);
+    expect_failure(args);
+    struct run r = run_info(args);
+    assert_non_null(strstr(r.err, "meta.yaml:4:21: context_length is 512 in meta.yaml but 64"));
+    run_free(&r);
+    write_text(path, "model_info:\n  version: [0.3.4\n");
+    snprintf(args, sizeof args, "--json '%s'", dir);
+    expect_failure(args);
+    r = run_info(args);
+    assert_non_null(strstr(r.err, "meta.yaml:"));
+    assert_non_null(strstr(r.err, "bad YAML"));
+    run_free(&r);
+    /* a meta.yaml naming a chunk count the directory lacks */
+    write_text(path, "model_info:\n  parameters:\n    num_chunks: 2\n    model_prefix: llama\n");
+    snprintf(args, sizeof args, "'%s'", dir);
+    expect_failure(args);
+    r = run_info(args);
+    assert_non_null(strstr(r.err, "llama_FFN_PF_chunk_01of02"));
+    run_free(&r);
+
+    char cmd[8300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    assert_int_equal(system(cmd), 0);
+    free(tmp);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help),
@@ -674,6 +827,7 @@ int main(void) {
         cmocka_unit_test(test_fixture_packages),
         cmocka_unit_test(test_fixture_model_dirs),
         cmocka_unit_test(test_converted_mlmodelc),
+        cmocka_unit_test(test_model_dir_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,26 @@
  * renders it, so both modes always say the same thing. Nothing reaches stdout until every model
  * has loaded, so a failure prints only the one-line error on stderr.
  *
- * JSON layout of one model (a model directory prints {"path", "components": [ {"file", ...} ]}):
+ * A directory holding several models is described component by component (each *.mlmodelc and
+ * *.mlpackage in it, sorted by name). When it is an ANEMLL model directory -- it has a meta.yaml,
+ * or anml_model_load accepts it anyway -- the ASSEMBLED model comes first: what anml_model_load
+ * made of it (meta.yaml version, components by role, chunks, shapes read from the programs).
+ * A directory with a meta.yaml that anml_model_load rejects is an error (its one-line message).
+ * Loading may unpack *.mlmodelc.zip components next to the zips, as anml_model_load does.
+ *
+ * JSON layout of a model directory: { path, model (only for an ANEMLL model directory),
+ * components: [ {"file", <one model>} ] } with
+ *   model: { architecture (meta.yaml, null when absent), meta_version (null when no meta.yaml),
+ *            model_prefix, num_chunks, context_length, batch_size (1 without a prefill
+ *            function), state: { name, shape }, state_length, hidden_size, vocab_size,
+ *            logit_slices, lut_embeddings, lut_ffn, lut_lmhead (bits, null = no LUT),
+ *            tokenizer_dir (null when there is no tokenizer.json),
+ *            components: [ { role ("embeddings" | "ffn" | "lm_head"), chunk (ffn: 1-based),
+ *                            path, infer_function, prefill_function (ffn; null = prefill runs
+ *                            token by token through infer), prefill_path (ffn; a separate
+ *                            prefill file, or null) } ] }
+ *
+ * JSON layout of one model:
  *   path, format ("mlmodelc" | "mlpackage"), specification_version (null when unknown),
  *   default_function,
  *   functions: [ { name, opset ("ios18"), opset_coreml ("CoreML8"),
@@ -576,6 +595,79 @@ static int list_components(const char *dir, char ***out, size_t *n_out) {
     return 0;
 }
 
+/* ---- the assembled ANEMLL model ---- */
+
+static cJSON *str_or_null(const char *s) {
+    return s && *s ? cJSON_CreateString(s) : cJSON_CreateNull();
+}
+
+static const char *role_name(enum anml_component_role r) {
+    return r == ANML_COMPONENT_EMBEDDINGS ? "embeddings"
+           : r == ANML_COMPONENT_FFN      ? "ffn"
+                                          : "lm_head";
+}
+
+/* Adds root.model when `path` is an ANEMLL model directory. With a meta.yaml a failed load is
+ * the command's error; without one the directory is simply not an ANEMLL model. */
+static int describe_assembled(const char *path, cJSON *root) {
+    char *meta = anml__path_join(path, "meta.yaml");
+    bool required = meta && anml__is_file(meta);
+    anml__free(meta);
+    struct anml_model *m = NULL;
+    struct anml_error err = { 0 };
+    if (anml_model_load(path, NULL, &m, &err) != ANML_OK) {
+        return required ? info_fail_err(path, &err) : 0;
+    }
+    struct anml_model_info mi;
+    anml_model_get_info(m, &mi);
+    struct builder b = { .ok = true };
+    cJSON *o = add_item(&b, root, "model", cJSON_CreateObject());
+    if (o) {
+        add_item(&b, o, "architecture", str_or_null(mi.architecture));
+        add_item(&b, o, "meta_version", str_or_null(mi.meta_version));
+        add_item(&b, o, "model_prefix", str_or_null(mi.model_prefix));
+        add_item(&b, o, "num_chunks", cJSON_CreateNumber(mi.n_chunks));
+        add_item(&b, o, "context_length", cJSON_CreateNumber(mi.context_length));
+        add_item(&b, o, "batch_size", cJSON_CreateNumber(mi.batch_size));
+        cJSON *state = add_item(&b, o, "state", cJSON_CreateObject());
+        if (state) {
+            add_item(&b, state, "name", str_or_null(mi.state_name));
+            add_item(&b, state, "shape", int_array(&b, mi.state_shape, mi.state_rank));
+        }
+        add_item(&b, o, "state_length", cJSON_CreateNumber(mi.state_length));
+        add_item(&b, o, "hidden_size", cJSON_CreateNumber(mi.hidden_size));
+        add_item(&b, o, "vocab_size", cJSON_CreateNumber(mi.vocab_size));
+        add_item(&b, o, "logit_slices", cJSON_CreateNumber(mi.n_logit_slices));
+        const char *lut_keys[] = { "lut_embeddings", "lut_ffn", "lut_lmhead" };
+        int32_t luts[] = { mi.lut_embeddings, mi.lut_ffn, mi.lut_lmhead };
+        for (int i = 0; i < 3; i++) {
+            add_item(&b, o, lut_keys[i],
+                     luts[i] > 0 ? cJSON_CreateNumber(luts[i]) : cJSON_CreateNull());
+        }
+        add_item(&b, o, "tokenizer_dir", str_or_null(mi.tokenizer_dir));
+        cJSON *comps = add_item(&b, o, "components", cJSON_CreateArray());
+        for (int32_t i = 0; comps && i < anml_model_n_components(m); i++) {
+            struct anml_component_info ci;
+            cJSON *c = add_item(&b, comps, NULL, cJSON_CreateObject());
+            if (!c || anml_model_component_info(m, i, &ci) != ANML_OK) {
+                continue;
+            }
+            add_item(&b, c, "role", cJSON_CreateString(role_name(ci.role)));
+            if (ci.role == ANML_COMPONENT_FFN) {
+                add_item(&b, c, "chunk", cJSON_CreateNumber(ci.chunk));
+            }
+            add_item(&b, c, "path", str_or_null(ci.path));
+            add_item(&b, c, "infer_function", str_or_null(ci.infer_fn));
+            if (ci.role == ANML_COMPONENT_FFN) {
+                add_item(&b, c, "prefill_function", str_or_null(ci.prefill_fn));
+                add_item(&b, c, "prefill_path", str_or_null(ci.prefill_path));
+            }
+        }
+    }
+    anml_model_free(m);
+    return b.ok ? 0 : info_fail(path, "out of memory");
+}
+
 /* ---- text rendering of the JSON tree ---- */
 
 static void print_dims(FILE *f, const cJSON *dims) {
@@ -725,6 +817,84 @@ static void print_model(FILE *f, const cJSON *m) {
     }
 }
 
+/* `path` relative to the model directory when it lies inside it. */
+static const char *rel_path(const char *dir, const char *path) {
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') {
+        n--;
+    }
+    return strncmp(path, dir, n) == 0 && path[n] == '/' ? path + n + 1 : path;
+}
+
+static void print_lut(FILE *f, const char *name, const cJSON *v) {
+    if (cJSON_IsNumber(v)) {
+        fprintf(f, "%s %.0f-bit", name, cJSON_GetNumberValue(v));
+    } else {
+        fprintf(f, "%s none", name);
+    }
+}
+
+static void print_assembled(FILE *f, const char *dir, const cJSON *m) {
+    fprintf(f, "ANEMLL model %s\n", dir);
+    const char *arch = str_or(m, "architecture", NULL);
+    const char *ver = str_or(m, "meta_version", NULL);
+    fprintf(f, "  architecture: %s\n", arch ? arch : "unknown (not in meta.yaml)");
+    if (ver) {
+        fprintf(f, "  meta.yaml: version %s\n", ver);
+    } else {
+        fputs("  meta.yaml: none (components found by file name)\n", f);
+    }
+    fprintf(f, "  prefix: %s\n", str_or(m, "model_prefix", "none"));
+    const cJSON *n = cJSON_GetObjectItem(m, "num_chunks");
+    fprintf(f, "  chunks: %.0f\n", cJSON_GetNumberValue(n));
+    fprintf(f, "  context length: %.0f\n",
+            cJSON_GetNumberValue(cJSON_GetObjectItem(m, "context_length")));
+    fprintf(f, "  batch size: %.0f\n", cJSON_GetNumberValue(cJSON_GetObjectItem(m, "batch_size")));
+    const cJSON *state = cJSON_GetObjectItem(m, "state");
+    fprintf(f, "  state: %s ", str_or(state, "name", "?"));
+    print_dims(f, cJSON_GetObjectItem(state, "shape"));
+    fprintf(f, " (%.0f positions)\n", cJSON_GetNumberValue(cJSON_GetObjectItem(m, "state_length")));
+    fprintf(f, "  hidden size: %.0f\n",
+            cJSON_GetNumberValue(cJSON_GetObjectItem(m, "hidden_size")));
+    fprintf(f, "  vocab size: %.0f in %.0f logit slices\n",
+            cJSON_GetNumberValue(cJSON_GetObjectItem(m, "vocab_size")),
+            cJSON_GetNumberValue(cJSON_GetObjectItem(m, "logit_slices")));
+    fputs("  LUT: ", f);
+    print_lut(f, "embeddings", cJSON_GetObjectItem(m, "lut_embeddings"));
+    print_lut(f, ", ffn", cJSON_GetObjectItem(m, "lut_ffn"));
+    print_lut(f, ", lm head", cJSON_GetObjectItem(m, "lut_lmhead"));
+    fputc('\n', f);
+    fprintf(f, "  tokenizer: %s\n", str_or(m, "tokenizer_dir", "none"));
+    fputs("  components:\n", f);
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(m, "components")) {
+        const char *role = str_or(c, "role", "?");
+        char label[64];
+        if (strcmp(role, "ffn") == 0) {
+            snprintf(label, sizeof label, "ffn %.0f/%.0f",
+                     cJSON_GetNumberValue(cJSON_GetObjectItem(c, "chunk")),
+                     cJSON_GetNumberValue(n));
+        } else {
+            snprintf(label, sizeof label, "%s", strcmp(role, "lm_head") == 0 ? "lm head" : role);
+        }
+        fprintf(f, "    %-11s %s: %s", label, rel_path(dir, str_or(c, "path", "?")),
+                str_or(c, "infer_function", "?"));
+        if (strcmp(role, "ffn") == 0) {
+            const char *pf = str_or(c, "prefill_function", NULL);
+            const char *pp = str_or(c, "prefill_path", NULL);
+            if (pp) {
+                fprintf(f, ", prefill %s: %s", rel_path(dir, pp), pf ? pf : "?");
+            } else if (pf) {
+                fprintf(f, ", %s", pf);
+            } else {
+                fputs(" (no prefill function: prefill runs token by token)", f);
+            }
+        }
+        fputc('\n', f);
+    }
+    fputc('\n', f);
+}
+
 /* ---- entry point ---- */
 
 static void usage(FILE *f) {
@@ -732,7 +902,10 @@ static void usage(FILE *f) {
           "Describes a .mlmodelc or .mlpackage directory, or a model directory holding several\n"
           "(each component is described, sorted by name): format, specification version, default\n"
           "function, per function its opset, inputs, outputs, states and op counts, the user\n"
-          "metadata, and the weight bytes per dtype.\n\n"
+          "metadata, and the weight bytes per dtype. For an ANEMLL model directory (one with\n"
+          "meta.yaml, or whose components anml can assemble) the assembled model comes first:\n"
+          "meta.yaml version, architecture, components by role, chunks, context length, batch\n"
+          "size, KV state, hidden and vocab sizes, logit slices, LUT widths, tokenizer.\n\n"
           "  --json     print one JSON object instead of text\n"
           "  -h, --help show this help\n",
           f);
@@ -775,11 +948,17 @@ int anml_cli_info(int argc, char **argv) {
     } else {
         char **names = NULL;
         size_t n = 0;
-        rc = list_components(path, &names, &n);
         struct builder b = { .ok = true };
         cJSON *comps = NULL;
         if (rc == 0) {
             add_item(&b, root, "path", cJSON_CreateString(path));
+            rc = describe_assembled(path, root);
+        }
+        if (rc == 0) {
+            /* after the model load, which may have unpacked zipped components */
+            rc = list_components(path, &names, &n);
+        }
+        if (rc == 0) {
             comps = add_item(&b, root, "components", cJSON_CreateArray());
         }
         for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -816,6 +995,10 @@ int anml_cli_info(int argc, char **argv) {
         cJSON_free(text);
     } else {
         const cJSON *comps = cJSON_GetObjectItem(root, "components");
+        const cJSON *model = cJSON_GetObjectItem(root, "model");
+        if (model) {
+            print_assembled(stdout, path, model);
+        }
         if (comps) {
             fprintf(stdout, "model directory %s: %d components\n", path, cJSON_GetArraySize(comps));
             const cJSON *c;
