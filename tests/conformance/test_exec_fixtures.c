@@ -55,9 +55,9 @@ static double elem(const struct anml_tensor *t, int64_t i) {
                              : ldexp(m + 1024, e - 25);
         return (h & 0x8000) ? -v : v;
     }
-    case ANML_DTYPE_F32: return ((const float *)t->data)[i];
+    case ANML_DTYPE_F32: return (double)((const float *)t->data)[i];
     case ANML_DTYPE_INT32: return ((const int32_t *)t->data)[i];
-    default: return NAN;
+    default: return (double)NAN;
     }
 }
 
