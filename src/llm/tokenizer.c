@@ -1636,6 +1636,32 @@ static enum anml_status get_id(struct loader *ld, const cJSON *it, const char *f
     return ANML_OK;
 }
 
+/* The reference's regex engine (Oniguruma) reads \s as the Unicode White_Space property, while
+ * PCRE2's \s also takes U+180E (MONGOLIAN VOWEL SEPARATOR, a format character since Unicode
+ * 6.3), which changes how runs of spaces split. Spelling \s and \S as the property makes both
+ * engines agree, inside character classes too. Returns a copy (caller frees) or NULL. */
+static char *translate_regex(const char *re) {
+    static const char ws[] = "\\p{White_Space}", nws[] = "\\P{White_Space}";
+    struct bbuf b = { 0 };
+    bool ok = true;
+    for (size_t i = 0; ok && re[i]; i++) {
+        if (re[i] == '\\' && (re[i + 1] == 's' || re[i + 1] == 'S')) {
+            ok = re[i + 1] == 's' ? bb_put(&b, ws, sizeof ws - 1) : bb_put(&b, nws, sizeof nws - 1);
+            i++;
+        } else if (re[i] == '\\' && re[i + 1]) {
+            ok = bb_put(&b, re + i, 2);
+            i++;
+        } else {
+            ok = bb_put(&b, re + i, 1);
+        }
+    }
+    if (!ok || !bb_put(&b, "", 0)) {
+        bb_free(&b);
+        return NULL;
+    }
+    return (char *)b.p;
+}
+
 /* A "pattern": {"Regex": "..."} or {"String": "..."} compiled with PCRE2 (a String literally). */
 static enum anml_status compile_pattern(struct loader *ld, const cJSON *pat, const char *field,
                                         pcre2_code **out) {
@@ -1656,8 +1682,20 @@ static enum anml_status compile_pattern(struct loader *ld, const cJSON *pat, con
     }
     /* PCRE2_LITERAL refuses UCP, which a literal does not need. */
     uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | (rx ? PCRE2_UCP : PCRE2_LITERAL);
-    *out = pcre2_compile((PCRE2_SPTR)s->valuestring, PCRE2_ZERO_TERMINATED, opts, &errcode, &erroff,
-                         cctx);
+    char *text = rx ? translate_regex(s->valuestring) : NULL;
+    if (rx && !text) {
+        pcre2_compile_context_free(cctx);
+        return nomem(ld);
+    }
+    *out = pcre2_compile((PCRE2_SPTR)(text ? text : s->valuestring), PCRE2_ZERO_TERMINATED, opts,
+                         &errcode, &erroff, cctx);
+    if (!*out && text) {
+        /* report the error against the pattern as written */
+        pcre2_code *orig = pcre2_compile((PCRE2_SPTR)s->valuestring, PCRE2_ZERO_TERMINATED, opts,
+                                         &errcode, &erroff, cctx);
+        pcre2_code_free(orig);
+    }
+    anml__free(text);
     pcre2_compile_context_free(cctx);
     if (!*out) {
         PCRE2_UCHAR msg[160];

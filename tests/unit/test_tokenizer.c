@@ -248,6 +248,18 @@ static void test_ignore_merges(void **state) {
     anml_tokenizer_free(tok);
 }
 
+/* The reference's regex engine does not count U+180E (a format character since Unicode 6.3) as
+ * \s; PCRE2 would, and "  <U+180E>" would split as "  " + U+180E instead of " " + " <U+180E>". */
+static void test_regex_whitespace_is_white_space(void **state) {
+    (void)state;
+    struct anml_tokenizer *tok =
+        load_bytelevel("\"\xC4\xA0\xC4\xA0\": 256", "\"\xC4\xA0 \xC4\xA0\"", "", "null", false);
+    ASSERT_IDS(tok, "a  \xE1\xA0\x8E", true, 'a', ' ', ' ', 0xE1, 0xA0, 0x8E);
+    ASSERT_IDS(tok, "a  \xE3\x80\x80", true, 'a', 256, 0xE3, 0x80, 0x80); /* U+3000 is */
+    ASSERT_IDS(tok, "a  b", true, 'a', ' ', ' ', 'b');
+    anml_tokenizer_free(tok);
+}
+
 /* ---- added tokens ---- */
 
 static const char k_added[] =
@@ -628,13 +640,21 @@ static int teardown(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bytelevel_alphabet),  cmocka_unit_test(test_utf8_lossy),
-        cmocka_unit_test(test_merges_by_rank),      cmocka_unit_test(test_merges_leftmost_on_ties),
-        cmocka_unit_test(test_ignore_merges),       cmocka_unit_test(test_added_tokens),
-        cmocka_unit_test(test_added_normalized),    cmocka_unit_test(test_split_behaviors),
-        cmocka_unit_test(test_sentencepiece_style), cmocka_unit_test(test_decode_lossy),
-        cmocka_unit_test(test_detok_emoji_split),   cmocka_unit_test(test_sizes_and_args),
-        cmocka_unit_test(test_config_specials),     cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_bytelevel_alphabet),
+        cmocka_unit_test(test_utf8_lossy),
+        cmocka_unit_test(test_merges_by_rank),
+        cmocka_unit_test(test_merges_leftmost_on_ties),
+        cmocka_unit_test(test_ignore_merges),
+        cmocka_unit_test(test_regex_whitespace_is_white_space),
+        cmocka_unit_test(test_added_tokens),
+        cmocka_unit_test(test_added_normalized),
+        cmocka_unit_test(test_split_behaviors),
+        cmocka_unit_test(test_sentencepiece_style),
+        cmocka_unit_test(test_decode_lossy),
+        cmocka_unit_test(test_detok_emoji_split),
+        cmocka_unit_test(test_sizes_and_args),
+        cmocka_unit_test(test_config_specials),
+        cmocka_unit_test(test_load_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
