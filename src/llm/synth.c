@@ -346,7 +346,7 @@ struct st_tensor {
 struct anml_wsrc {
     struct anml_synth_config cfg;
     bool random;
-    struct anml_mmap map;
+    struct anml_mmap map; /* map.path names the checkpoint in errors */
     struct st_tensor *t;
     int32_t n;
 };
@@ -528,7 +528,7 @@ static enum anml_status ckpt_rows(const struct anml_wsrc *ws, const struct anml_
         s = st_find(ws, "model.embed_tokens.weight"); /* tied embeddings */
     }
     if (!s) {
-        return anml__err(err, ANML_E_NOT_FOUND, "safetensors", "no tensor '%s' in the checkpoint",
+        return anml__err(err, ANML_E_NOT_FOUND, ws->map.path, "no tensor '%s' in the checkpoint",
                          t->name);
     }
     bool one_d = t->cols == 1 && s->rank == 1;
@@ -536,14 +536,14 @@ static enum anml_status ckpt_rows(const struct anml_wsrc *ws, const struct anml_
     if (one_d ? (s->shape[0] != want0)
               : (s->rank != 2 || s->shape[0] != want0 || s->shape[1] != t->cols)) {
         return anml__err(
-            err, ANML_E_SHAPE, "safetensors",
+            err, ANML_E_SHAPE, ws->map.path,
             "tensor '%s': shape [%lld%s%lld] in the checkpoint, the model needs "
             "[%lld, %lld]",
             s->name, (long long)(s->rank > 0 ? s->shape[0] : 0), s->rank > 1 ? ", " : " rank ",
             (long long)(s->rank > 1 ? s->shape[1] : s->rank), (long long)want0, (long long)t->cols);
     }
     if (s->dtype == ANML_DTYPE_INVALID) {
-        return anml__err(err, ANML_E_UNSUPPORTED, "safetensors",
+        return anml__err(err, ANML_E_UNSUPPORTED, ws->map.path,
                          "tensor '%s': dtype not F16, BF16 or F32", s->name);
     }
     int64_t first = (t->row0 + r0) * t->cols, count = n * t->cols;
@@ -2398,6 +2398,39 @@ static enum anml_status copy_tokenizer(const char *path, const char *out_dir,
     return st;
 }
 
+/* Every tensor the model needs is in the checkpoint with the right shape and dtype, checked
+ * before anything is written. */
+static enum anml_status ckpt_check_all(struct anml_wsrc *ws, const struct anml_synth_config *c,
+                                       struct anml_error *err) {
+    struct anml_synth_tensor t;
+    anml__synth_tensor_init(c, ANML_SYNTH_PART_EMB, "model.embed_tokens.weight", c->vocab,
+                            c->hidden, 0, &t);
+    enum anml_status st = ckpt_rows(ws, &t, 0, 0, NULL, err);
+    if (st == ANML_OK) {
+        anml__synth_tensor_init(c, ANML_SYNTH_PART_HEAD, "lm_head.weight", c->vocab, c->hidden, 0,
+                                &t);
+        st = ckpt_rows(ws, &t, 0, 0, NULL, err);
+    }
+    if (st == ANML_OK) {
+        anml__synth_tensor_init(c, ANML_SYNTH_PART_FFN, "model.norm.weight", c->hidden, 1, 0, &t);
+        st = ckpt_rows(ws, &t, 0, 0, NULL, err);
+    }
+    for (int32_t l = 0; st == ANML_OK && l < c->layers; l++) {
+        for (int which = 0; st == ANML_OK && which < W_PER_LAYER; which++) {
+            int64_t rows, cols;
+            layer_tensor_shapes(c, which, &rows, &cols);
+            if (!rows) {
+                continue;
+            }
+            char name[128];
+            snprintf(name, sizeof name, "model.layers.%d.%s", (int)l, k_wname[which]);
+            anml__synth_tensor_init(c, ANML_SYNTH_PART_FFN, name, rows, cols, 0, &t);
+            st = ckpt_rows(ws, &t, 0, 0, NULL, err);
+        }
+    }
+    return st;
+}
+
 /* ---- entry point ---- */
 
 enum anml_status anml__synth_write(const struct anml_synth_config *cfg,
@@ -2413,6 +2446,13 @@ enum anml_status anml__synth_write(const struct anml_synth_config *cfg,
     }
     struct anml_wsrc *ws = NULL;
     st = anml__wsrc_open(cfg, opt->weights_path, &ws, err);
+    if (st == ANML_OK && opt->weights_path) {
+        st = ckpt_check_all(ws, cfg, err);
+    }
+    if (st == ANML_OK && opt->tokenizer_path && !anml__is_file(opt->tokenizer_path) &&
+        !anml__is_dir(opt->tokenizer_path)) {
+        st = anml__err(err, ANML_E_NOT_FOUND, opt->tokenizer_path, "no tokenizer.json there");
+    }
     if (st == ANML_OK) {
         st = anml__mkdirs(out_dir, err);
     }
