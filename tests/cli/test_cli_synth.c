@@ -379,6 +379,54 @@ static void test_help(void **state) {
     free(err);
 }
 
+/* The demo model the build writes (build/demo-model) covers the real Qwen 3 tokenizer and turns
+ * text into (gibberish) text through `anml run`. Skipped when the tokenizer was not fetched or
+ * the demo-model target was not built. */
+static void test_demo_model(void **state) {
+    (void)state;
+    char tok[4096], dir[4096], meta[4200];
+    snprintf(tok, sizeof tok, "%s/tokenizer-qwen3/models/tokenizer.json", ANML_TOKENIZER_DIR);
+    snprintf(dir, sizeof dir, "%s/demo-model", ANML_BINARY_DIR);
+    snprintf(meta, sizeof meta, "%s/meta.yaml", dir);
+    FILE *f = fopen(tok, "rb");
+    FILE *g = fopen(meta, "rb");
+    if (f) {
+        fclose(f);
+    }
+    if (g) {
+        fclose(g);
+    }
+    if (!f || !g) {
+        print_message("SKIP: %s\n", !f ? "no Qwen 3 tokenizer (scripts/fetch-tokenizers.sh)"
+                                       : "build/demo-model not built");
+        skip();
+    }
+    struct anml_error e = { 0 };
+    struct anml_model *m = NULL;
+    struct anml_tokenizer *t = NULL;
+    assert_int_equal(anml_model_load(dir, NULL, &m, &e), ANML_OK);
+    assert_int_equal(anml_tokenizer_load(dir, &t, &e), ANML_OK);
+    struct anml_model_info info;
+    anml_model_get_info(m, &info);
+    assert_string_equal(info.architecture, "qwen3");
+    assert_non_null(info.tokenizer_dir);
+    /* every id the tokenizer can produce has a logit */
+    assert_true(anml_tokenizer_n_vocab(t) <= info.vocab_size);
+    assert_int_equal(info.vocab_size, 151936);
+    anml_tokenizer_free(t);
+    anml_model_free(m);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s run -m %s -p 'The capital of France is' -n 8", ANML_CLI_PATH,
+             dir);
+    char *out = NULL, *err = NULL;
+    int rc = run(cmd, &out, &err);
+    if (rc != 0 || !out[0]) {
+        fail_msg("%s: exit %d, stdout '%s', stderr %s", cmd, rc, out, err);
+    }
+    free(out);
+    free(err);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_info),
@@ -390,6 +438,7 @@ int main(void) {
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_weights_shape_mismatch),
         cmocka_unit_test(test_help),
+        cmocka_unit_test(test_demo_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
