@@ -275,7 +275,9 @@ struct anml_model;
 
 struct anml_model_params {
     uint32_t size; /* sizeof(struct anml_model_params), for ABI growth */
-    /* Directory to unpack .mlmodelc.zip components into; NULL = next to the zip. */
+    /* Directory to unpack .mlmodelc.zip components into, one subfolder per archive (named by a
+     * hash of the zip's device, inode, size and mtime), so one unzip_dir can serve several
+     * models; NULL = next to the zip, as <name>.mlmodelc/ (what unzipping in place gives). */
     const char *unzip_dir;
 };
 
@@ -300,7 +302,7 @@ struct anml_model_info {
     int32_t hidden_size;
     int32_t vocab_size; /* sum of the LM head slices */
     int32_t n_logit_slices;
-    int32_t lut_embeddings, lut_ffn, lut_lmhead; /* bits from meta.yaml, 0 = none */
+    int32_t lut_embeddings, lut_ffn, lut_lmhead; /* the _lut<bits> of the files, 0 = none */
     const char *state_name;                      /* "model_model_kv_cache_0" */
     int32_t state_rank;
     int64_t state_shape[ANML_MAX_DIMS];
@@ -425,8 +427,10 @@ ANML_API enum anml_status anml_model_forward_tokens(const struct anml_model *mod
 struct anml_tokenizer;
 
 /* Loads a tokenizer. `path` is a tokenizer.json file or a directory holding one (a model
- * directory); tokenizer_config.json in the same directory is read when it exists. On failure *out
- * is NULL and err says which field of which file is wrong (ANML_E_IO: unreadable file,
+ * directory); tokenizer_config.json in the same directory is read when it exists. Added tokens
+ * get the ids the reference library gives them (their vocabulary id, else the next free id in
+ * file order), which real files also state; a differing stated id is logged as a warning. On
+ * failure *out is NULL and err says which field of which file is wrong (ANML_E_IO: unreadable file,
  * ANML_E_FORMAT: bad JSON or an inconsistent vocabulary, e.g. a merge naming an unknown token,
  * ANML_E_UNSUPPORTED: a model type or normalizer / pre-tokenizer / decoder anml lacks).
  * Ownership: caller frees *out with anml_tokenizer_free. Thread-safety: safe. */
@@ -449,10 +453,12 @@ ANML_API void anml_tokenizer_free(struct anml_tokenizer *tok);
 ANML_API int32_t anml_tokenizer_encode(const struct anml_tokenizer *tok, const char *text,
                                        size_t len, bool parse_special, int32_t *ids, int32_t cap);
 
-/* Decodes ids into UTF-8 text in buf[0..cap), as the reference library's decode: token pieces are
- * joined by the decoder (ByteLevel: back to bytes), added tokens give their content verbatim, and
- * ill-formed UTF-8 (e.g. an emoji cut in half) becomes U+FFFD. With skip_special, special added tokens produce nothing. A NUL is
- * appended when the text is shorter than cap; the returned count never includes it. Returns the
+/* Decodes ids into UTF-8 text in buf[0..cap), as the reference library's decode: every token,
+ * added ones included, goes through the decoder (ByteLevel: back to bytes; a token with a
+ * character outside the byte alphabet, such as "a b", stays as written) and ill-formed UTF-8
+ * (e.g. an emoji cut in half) becomes U+FFFD. With skip_special, special added tokens produce
+ * nothing. A NUL is appended when the text is shorter than cap; the returned count never
+ * includes it. Returns the
  * number of bytes, -needed when cap is too small, or an error: ANML_E_INVALID_ARG for NULL tok,
  * an id outside [0, n_vocab), NULL ids with n_ids > 0, n_ids < 0, cap < 0 or NULL buf with
  * cap > 0; ANML_E_NOMEM. Thread-safety: safe. */
@@ -460,8 +466,8 @@ ANML_API int32_t anml_tokenizer_decode(const struct anml_tokenizer *tok, const i
                                        int32_t n_ids, bool skip_special, char *buf, int32_t cap);
 
 /* The raw bytes token `id` decodes to on its own (the ByteLevel decoder's bytes, which may be
- * part of a UTF-8 sequence; an added token's content verbatim), *len of them; "" for an id no
- * token uses; NULL (and *len = 0) for an id outside [0, n_vocab).
+ * part of a UTF-8 sequence), *len of them; "" for an id no token uses; NULL (and *len = 0) for an
+ * id outside [0, n_vocab).
  * Ownership: borrowed, valid while the tokenizer lives; NUL-terminated for convenience, but
  * may contain NUL bytes. Thread-safety: safe. */
 ANML_API const char *anml_tokenizer_token_to_piece(const struct anml_tokenizer *tok, int32_t id,

@@ -972,6 +972,12 @@ static enum anml_status discover(struct finder *f) {
     if (st == ANML_OK) {
         st = meta_int(f->meta, "parameters.lut_lmhead", true, &ll, f->err);
     }
+    const char *pre = f->m->model_prefix;
+    if (st == ANML_OK && (strchr(pre, '/') || strchr(pre, '\\') || strlen(pre) > 200)) {
+        st = anml__err(f->err, ANML_E_FORMAT,
+                       meta_where(f->meta, "parameters.model_prefix", where, sizeof where),
+                       "model_prefix: '%s' must be the start of file names, not a path", pre);
+    }
     if (st == ANML_OK) {
         st = list_dir(m->dir, &f->l, f->err);
     }

@@ -881,6 +881,11 @@ static void test_missing_components(void **state) {
     write_text(dir, "meta.yaml", meta);
     meta_pos(meta, "embeddings", pos, sizeof pos);
     expect_error(dir, NULL, ANML_E_FORMAT, pos, "embeddings", "must name a file");
+    dir = lut_dir("prefix-path", NULL);
+    qwen3_lut_meta(meta, sizeof meta, "model_prefix", "../qwen");
+    write_text(dir, "meta.yaml", meta);
+    meta_pos(meta, "model_prefix", pos, sizeof pos);
+    expect_error(dir, NULL, ANML_E_FORMAT, pos, "model_prefix", "not a path");
     /* a monolithic 0.3.5 model */
     dir = lut_dir("monolithic", NULL);
     qwen3_lut_meta(meta, sizeof meta, "monolithic_model", "qwen_monolithic_full_lut4.mlmodelc");
