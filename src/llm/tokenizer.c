@@ -460,8 +460,10 @@ struct pre_step {
 struct added_token {
     const char *content;
     size_t len;
-    int32_t id;
+    int32_t id;      /* as the reference assigns it (see assign_added_ids) */
+    int32_t json_id; /* as tokenizer.json states it */
     bool special, lstrip, rstrip, normalized, single_word;
+    bool shadowed; /* a later entry with the same content took over */
 };
 
 /* A byte trie over added-token contents, for leftmost-longest matching. */
@@ -482,8 +484,8 @@ struct anml_tokenizer {
     pcre2_general_context *gctx;
     struct tok_entry *entries;
     int32_t n_vocab;
-    struct smap vocab; /* model vocabulary: spelling -> id */
-    struct smap added_map;
+    struct smap vocab;     /* model vocabulary: spelling -> id */
+    struct smap added_map; /* content -> index into added */
     struct pmap merges;
     bool byte_level;      /* a ByteLevel pre-tokenizer maps bytes to the GPT-2 alphabet */
     int32_t byte_id[256]; /* byte-level: id of each byte's one-character token, -1 = none */
@@ -1523,8 +1525,8 @@ int32_t anml_tokenizer_token_id(const struct anml_tokenizer *tok, const char *te
         return -1;
     }
     size_t n = strlen(text);
-    int32_t id = smap_get(&tok->added_map, text, n);
-    return id >= 0 ? id : smap_get(&tok->vocab, text, n);
+    int32_t idx = smap_get(&tok->added_map, text, n);
+    return idx >= 0 ? tok->added[idx].id : smap_get(&tok->vocab, text, n);
 }
 
 int32_t anml_tokenizer_n_vocab(const struct anml_tokenizer *tok) {
@@ -2216,13 +2218,6 @@ static enum anml_status build_pieces(struct loader *ld, const struct decoder *de
         if (!t->text) {
             continue;
         }
-        if (t->flags & TOKF_ADDED) {
-            /* Added tokens decode verbatim, as the reference does since it stopped passing them
-             * through the decoder (a ByteLevel decoder would turn "é" into the byte 0xE9). */
-            t->piece = t->text;
-            t->piece_len = t->text_len;
-            continue;
-        }
         if (!decode_token(dec, (const uint8_t *)t->text, t->text_len, &a, &b)) {
             bb_free(&a);
             bb_free(&b);
@@ -2247,12 +2242,14 @@ static enum anml_status build_pieces(struct loader *ld, const struct decoder *de
     return ANML_OK;
 }
 
-static enum anml_status parse_vocab(struct loader *ld, const cJSON *vocab, int32_t max_added) {
+/* model.vocab into the spelling -> id table; *max_id and *count describe it. */
+static enum anml_status parse_vocab(struct loader *ld, const cJSON *vocab, int32_t *max_id,
+                                    size_t *count) {
     struct anml_tokenizer *tok = ld->tok;
-    int32_t max_id = max_added;
-    size_t count = 0;
     const cJSON *it;
     char field[96];
+    *max_id = -1;
+    *count = 0;
     cJSON_ArrayForEach(it, vocab) {
         int32_t id;
         snprintf(field, sizeof field, "model.vocab[\"%.40s\"]", it->string ? it->string : "");
@@ -2260,15 +2257,10 @@ static enum anml_status parse_vocab(struct loader *ld, const cJSON *vocab, int32
         if (st != ANML_OK) {
             return st;
         }
-        max_id = id > max_id ? id : max_id;
-        count++;
+        *max_id = id > *max_id ? id : *max_id;
+        (*count)++;
     }
-    if (max_id < 0) {
-        return lerr(ld, ANML_E_FORMAT, "model.vocab", "no tokens");
-    }
-    tok->n_vocab = max_id + 1;
-    tok->entries = anml__arena_array(tok->arena, (size_t)tok->n_vocab, sizeof *tok->entries);
-    if (!tok->entries || !smap_init(&tok->vocab, count)) {
+    if (!smap_init(&tok->vocab, *count)) {
         return nomem(ld);
     }
     cJSON_ArrayForEach(it, vocab) {
@@ -2277,10 +2269,78 @@ static enum anml_status parse_vocab(struct loader *ld, const cJSON *vocab, int32
         if (!key) {
             return nomem(ld);
         }
-        int32_t id = (int32_t)it->valuedouble;
-        smap_put(&tok->vocab, key, len, id);
-        tok->entries[id].text = key;
-        tok->entries[id].text_len = (uint32_t)len;
+        smap_put(&tok->vocab, key, len, (int32_t)it->valuedouble);
+    }
+    return ANML_OK;
+}
+
+/* The reference does not take added-token ids from the file: it gives each token the id its
+ * content has in the vocabulary, else the next id after the vocabulary (counted in entries) and
+ * the added tokens so far, and only warns when that differs from the stated id. A repeated
+ * content keeps its first id and takes the later entry's flags. Real files agree with the rule;
+ * following it keeps hand-edited files tokenizing as the reference does. */
+static enum anml_status assign_added_ids(struct loader *ld, size_t vocab_count, int32_t *max_id) {
+    struct anml_tokenizer *tok = ld->tok;
+    int64_t max_assigned = -1;
+    int32_t n_moved = 0;
+    for (int32_t i = 0; i < tok->n_added; i++) {
+        struct added_token *a = &tok->added[i];
+        int32_t prev = smap_get(&tok->added_map, a->content, a->len);
+        if (prev >= 0) {
+            struct added_token *p = &tok->added[prev];
+            bool special = p->special || a->special;
+            a->id = p->id;
+            *p = *a;
+            p->special = special;
+            p->json_id = a->json_id;
+            a->shadowed = true;
+            continue;
+        }
+        int64_t id = smap_get(&tok->vocab, a->content, a->len);
+        if (id < 0) {
+            int64_t vs = (int64_t)vocab_count;
+            id = max_assigned < 0 ? vs : (max_assigned >= vs || vs == 0 ? max_assigned + 1 : vs);
+        }
+        if (id > TOK_MAX_ID) {
+            char field[64];
+            snprintf(field, sizeof field, "added_tokens[%d]", i);
+            return lerr(ld, ANML_E_FORMAT, field, "token id %lld is above %d", (long long)id,
+                        TOK_MAX_ID);
+        }
+        a->id = (int32_t)id;
+        if (a->id != a->json_id && n_moved++ == 0) {
+            ANML_LOG_WARN("tokenizer: %s: added token \"%.40s\" says id %d; the reference gives "
+                          "it %d, which anml uses",
+                          ld->base, a->content, a->json_id, a->id);
+        }
+        smap_put(&tok->added_map, a->content, a->len, i);
+        max_assigned = id > max_assigned ? id : max_assigned;
+        *max_id = a->id > *max_id ? a->id : *max_id;
+    }
+    if (n_moved > 1) {
+        ANML_LOG_WARN("tokenizer: %s: %d added tokens in all have ids other than stated", ld->base,
+                      n_moved);
+    }
+    return ANML_OK;
+}
+
+/* Per-id table: vocabulary spellings first, added tokens over them. */
+static enum anml_status build_entries(struct loader *ld, int32_t max_id) {
+    struct anml_tokenizer *tok = ld->tok;
+    if (max_id < 0) {
+        return lerr(ld, ANML_E_FORMAT, "model.vocab", "no tokens");
+    }
+    tok->n_vocab = max_id + 1;
+    tok->entries = anml__arena_array(tok->arena, (size_t)tok->n_vocab, sizeof *tok->entries);
+    if (!tok->entries) {
+        return nomem(ld);
+    }
+    for (size_t i = 0; i <= tok->vocab.mask; i++) {
+        const struct smap_slot *sl = &tok->vocab.slots[i];
+        if (sl->key) {
+            tok->entries[sl->id].text = sl->key;
+            tok->entries[sl->id].text_len = sl->len;
+        }
     }
     return ANML_OK;
 }
@@ -2351,7 +2411,8 @@ static enum anml_status parse_added(struct loader *ld, const cJSON *list) {
         if (!cJSON_IsObject(it)) {
             return lerr(ld, ANML_E_FORMAT, field, "expected an object");
         }
-        enum anml_status st = get_id(ld, cJSON_GetObjectItemCaseSensitive(it, "id"), field, &a->id);
+        enum anml_status st =
+            get_id(ld, cJSON_GetObjectItemCaseSensitive(it, "id"), field, &a->json_id);
         if (st == ANML_OK) {
             st = get_str(ld, it, "content", field, &content);
         }
@@ -2381,7 +2442,6 @@ static enum anml_status parse_added(struct loader *ld, const cJSON *list) {
         if (!a->content) {
             return nomem(ld);
         }
-        smap_put(&tok->added_map, a->content, a->len, a->id);
         i++;
     }
     tok->n_added = i;
@@ -2393,6 +2453,9 @@ static enum anml_status build_added(struct loader *ld) {
     struct bbuf nb = { 0 };
     for (int32_t i = 0; i < tok->n_added; i++) {
         struct added_token *a = &tok->added[i];
+        if (a->shadowed) {
+            continue;
+        }
         struct tok_entry *t = &tok->entries[a->id];
         t->text = a->content;
         t->text_len = (uint32_t)a->len;
@@ -2555,11 +2618,11 @@ static enum anml_status load_model(struct loader *ld, const cJSON *root) {
     if ((st = parse_added(ld, cJSON_IsArray(added) ? added : NULL)) != ANML_OK) {
         return st;
     }
-    int32_t max_added = -1;
-    for (int32_t i = 0; i < tok->n_added; i++) {
-        max_added = tok->added[i].id > max_added ? tok->added[i].id : max_added;
-    }
-    if ((st = parse_vocab(ld, vocab, max_added)) != ANML_OK) {
+    int32_t max_id;
+    size_t vocab_count;
+    if ((st = parse_vocab(ld, vocab, &max_id, &vocab_count)) != ANML_OK ||
+        (st = assign_added_ids(ld, vocab_count, &max_id)) != ANML_OK ||
+        (st = build_entries(ld, max_id)) != ANML_OK) {
         return st;
     }
     if (cJSON_IsArray(merges)) {
@@ -2628,7 +2691,8 @@ static void load_config(struct anml_tokenizer *tok, const cJSON *cfg) {
     tok->add_bos = tok->add_bos && tok->bos >= 0;
     add_eos(tok, tok->eos);
     for (size_t i = 0; i < sizeof k_end_markers / sizeof k_end_markers[0]; i++) {
-        add_eos(tok, smap_get(&tok->added_map, k_end_markers[i], strlen(k_end_markers[i])));
+        int32_t idx = smap_get(&tok->added_map, k_end_markers[i], strlen(k_end_markers[i]));
+        add_eos(tok, idx >= 0 ? tok->added[idx].id : -1);
     }
 }
 

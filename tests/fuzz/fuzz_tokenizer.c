@@ -32,12 +32,12 @@ static const char k_regex[] =
     "?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+";
 
 static const char k_added[] =
-    "{\"id\": 300, \"content\": \"<|im_end|>\", \"special\": true},"
-    "{\"id\": 301, \"content\": \"<think>\", \"special\": false, \"normalized\": false},"
-    "{\"id\": 302, \"content\": \"<ls>\", \"special\": true, \"lstrip\": true},"
-    "{\"id\": 303, \"content\": \"<rs>\", \"special\": true, \"rstrip\": true},"
-    "{\"id\": 304, \"content\": \"word\", \"single_word\": true, \"normalized\": false},"
-    "{\"id\": 305, \"content\": \"<|im\", \"special\": true}";
+    "{\"id\": 265, \"content\": \"<|im_end|>\", \"special\": true},"
+    "{\"id\": 266, \"content\": \"<think>\", \"special\": false, \"normalized\": false},"
+    "{\"id\": 267, \"content\": \"<ls>\", \"special\": true, \"lstrip\": true},"
+    "{\"id\": 268, \"content\": \"<rs>\", \"special\": true, \"rstrip\": true},"
+    "{\"id\": 269, \"content\": \"word\", \"single_word\": true, \"normalized\": false},"
+    "{\"id\": 270, \"content\": \"<|im\", \"special\": true}";
 
 /* Byte-level vocabulary: ids 0..255 are the bytes, then a few merged tokens. */
 static char *tiny_json(bool nfc) {
@@ -55,8 +55,7 @@ static char *tiny_json(bool nfc) {
         " \"decoder\": {\"type\": \"ByteLevel\"},"
         " \"model\": {\"type\": \"BPE\", \"ignore_merges\": %s, \"vocab\": {",
         k_added,
-        nfc ? ", {\"id\": 306, \"content\": \"\xC3\xA9\", \"special\": false,"
-              " \"normalized\": true}"
+        nfc ? ", {\"id\": 271, \"content\": \"nfc\", \"special\": false, \"normalized\": true}"
             : "",
         nfc ? "{\"type\": \"NFC\"}" : "null", k_regex, nfc ? "true" : "false");
     for (int b = 0; b < 256; b++) {
@@ -133,9 +132,9 @@ static bool contains(const uint8_t *s, size_t n, const char *what) {
 }
 
 static bool has_normalizer(const struct anml_tokenizer *tok) {
-    /* The NFC tokenizer has the extra added token 306; a file from the environment may have
-     * any normalizer, so its round trip is only checked for idempotence. */
-    return getenv("ANML_FUZZ_TOKENIZER") != NULL || anml_tokenizer_token_id(tok, "\xC3\xA9") == 306;
+    /* The NFC tokenizer has the extra added token "nfc"; a file from the environment may have
+     * any normalizer, so its text is not compared. */
+    return getenv("ANML_FUZZ_TOKENIZER") != NULL || anml_tokenizer_token_id(tok, "nfc") >= 0;
 }
 
 static void round_trip(const struct anml_tokenizer *tok, const uint8_t *text, size_t n,

@@ -263,55 +263,90 @@ static void test_regex_whitespace_is_white_space(void **state) {
 /* ---- added tokens ---- */
 
 static const char k_added[] =
-    "{\"id\": 300, \"content\": \"<|end|>\", \"special\": true},"
-    "{\"id\": 301, \"content\": \"<x>\", \"special\": false, \"normalized\": false},"
-    "{\"id\": 302, \"content\": \"<ls>\", \"special\": true, \"lstrip\": true},"
-    "{\"id\": 303, \"content\": \"<rs>\", \"special\": true, \"rstrip\": true},"
-    "{\"id\": 304, \"content\": \"word\", \"special\": false, \"single_word\": true,"
+    "{\"id\": 257, \"content\": \"<|end|>\", \"special\": true},"
+    "{\"id\": 258, \"content\": \"<x>\", \"special\": false, \"normalized\": false},"
+    "{\"id\": 259, \"content\": \"<ls>\", \"special\": true, \"lstrip\": true},"
+    "{\"id\": 260, \"content\": \"<rs>\", \"special\": true, \"rstrip\": true},"
+    "{\"id\": 261, \"content\": \"word\", \"special\": false, \"single_word\": true,"
     " \"normalized\": false},"
-    "{\"id\": 305, \"content\": \"<|e\", \"special\": true},"
-    "{\"id\": 306, \"content\": \"<|im_end|>\", \"special\": true}";
+    "{\"id\": 262, \"content\": \"<|e\", \"special\": true},"
+    "{\"id\": 263, \"content\": \"<|im_end|>\", \"special\": true}";
 
 static void test_added_tokens(void **state) {
     (void)state;
     struct anml_tokenizer *tok = load_bytelevel("\"ab\": 256", "\"a b\"", k_added, "null", false);
-    ASSERT_IDS(tok, "<|end|>", true, 300); /* longest match wins over "<|e" */
-    ASSERT_IDS(tok, "<|en", true, 305, 'n');
-    ASSERT_IDS(tok, "ab<|end|>ab", true, 256, 300, 256);
+    ASSERT_IDS(tok, "<|end|>", true, 257); /* longest match wins over "<|e" */
+    ASSERT_IDS(tok, "<|en", true, 262, 'n');
+    ASSERT_IDS(tok, "ab<|end|>ab", true, 256, 257, 256);
     /* parse_special off: special tokens are text, the non-special <x> still matches */
     ASSERT_IDS(tok, "<|end|>", false, '<', '|', 'e', 'n', 'd', '|', '>');
-    ASSERT_IDS(tok, "a<x>b", false, 'a', 301, 'b');
+    ASSERT_IDS(tok, "a<x>b", false, 'a', 258, 'b');
     /* lstrip eats the spaces before, rstrip the spaces after */
-    ASSERT_IDS(tok, "a  <ls>b", true, 'a', 302, 'b');
-    ASSERT_IDS(tok, "a<rs>  b", true, 'a', 303, 'b');
-    ASSERT_IDS(tok, "a <rs>", true, 'a', ' ', 303); /* no lstrip: the space stays */
+    ASSERT_IDS(tok, "a  <ls>b", true, 'a', 259, 'b');
+    ASSERT_IDS(tok, "a<rs>  b", true, 'a', 260, 'b');
+    ASSERT_IDS(tok, "a <rs>", true, 'a', ' ', 260); /* no lstrip: the space stays */
     /* single_word: only where no word character touches it */
-    ASSERT_IDS(tok, "a word.", true, 'a', ' ', 304, '.');
+    ASSERT_IDS(tok, "a word.", true, 'a', ' ', 261, '.');
     ASSERT_IDS(tok, "awordb", true, 'a', 'w', 'o', 'r', 'd', 'b');
-    assert_true(anml_tokenizer_is_special(tok, 300));
-    assert_false(anml_tokenizer_is_special(tok, 301));
+    assert_true(anml_tokenizer_is_special(tok, 257));
+    assert_false(anml_tokenizer_is_special(tok, 258));
     assert_false(anml_tokenizer_is_special(tok, 256));
-    const int32_t ids[] = { 256, 300, 301 };
+    const int32_t ids[] = { 256, 257, 258 };
     assert_string_equal(dec(tok, ids, 3, false), "ab<|end|><x>");
     assert_string_equal(dec(tok, ids, 3, true), "ab<x>");
-    assert_int_equal(anml_tokenizer_token_id(tok, "<|end|>"), 300);
+    assert_int_equal(anml_tokenizer_token_id(tok, "<|end|>"), 257);
     anml_tokenizer_free(tok);
 }
 
 static void test_added_normalized(void **state) {
     (void)state;
-    /* "é" precomposed as a normalized added token under an NFC normalizer matches the decomposed
-     * spelling e + U+0301 too; a non-normalized one only matches itself */
+    /* "ét" precomposed as a normalized added token under an NFC normalizer matches the
+     * decomposed spelling e + U+0301 + t too; a non-normalized one only matches itself */
     const char *added =
-        "{\"id\": 300, \"content\": \"\xC3\xA9\", \"special\": false, \"normalized\": true},"
-        "{\"id\": 301, \"content\": \"o\xCC\x88\", \"special\": false, \"normalized\": false}";
+        "{\"id\": 256, \"content\": \"\xC3\xA9t\", \"special\": false, \"normalized\": true},"
+        "{\"id\": 257, \"content\": \"o\xCC\x88\", \"special\": false, \"normalized\": false}";
     struct anml_tokenizer *tok = load_bytelevel("", "", added, "{\"type\": \"NFC\"}", false);
-    ASSERT_IDS(tok, "e\xCC\x81", true, 300);
-    ASSERT_IDS(tok, "\xC3\xA9", true, 300);
-    ASSERT_IDS(tok, "o\xCC\x88", true, 301);       /* raw match before normalization */
+    ASSERT_IDS(tok, "e\xCC\x81t", true, 256);
+    ASSERT_IDS(tok, "\xC3\xA9t", true, 256);
+    ASSERT_IDS(tok, "o\xCC\x88", true, 257);       /* raw match before normalization */
     ASSERT_IDS(tok, "\xC3\xB6", true, 0xC3, 0xB6); /* ö precomposed: not the raw token */
     /* NFC applies to plain text: decomposed ü becomes C3 BC */
     ASSERT_IDS(tok, "u\xCC\x88", true, 0xC3, 0xBC);
+    anml_tokenizer_free(tok);
+}
+
+/* Ids of added tokens follow the reference library, which ignores the ids written in the file:
+ * a content found in the vocabulary takes that id ("é" is the byte alphabet's stand-in for 0xE9,
+ * id 233), the others take the next ids after the vocabulary in file order, a repeated content
+ * keeps its first id. Decoding runs every token through the ByteLevel decoder ("<ü>" becomes
+ * "<" 0xFC ">", 0xFC being ill-formed), except tokens with characters outside the alphabet.
+ * All expected values were produced by the reference library on this tokenizer.json. */
+static void test_added_ids_as_reference(void **state) {
+    (void)state;
+    const char *added = "{\"id\": 260, \"content\": \"<a>\", \"special\": true},"
+                        "{\"id\": 258, \"content\": \"<b>\", \"special\": true},"
+                        "{\"id\": 5, \"content\": \"<c>\", \"special\": false},"
+                        "{\"id\": 300, \"content\": \"\xC3\xA9\", \"special\": true},"
+                        "{\"id\": 301, \"content\": \"ab\", \"special\": false},"
+                        "{\"id\": 302, \"content\": \"<\xC3\xBC>\", \"special\": false},"
+                        "{\"id\": 303, \"content\": \"a b\", \"special\": false},"
+                        "{\"id\": 304, \"content\": \"<a>\", \"special\": false}";
+    struct anml_tokenizer *tok = load_bytelevel("", "", added, "null", false);
+    ASSERT_IDS(tok, "<a><b><c>", true, 256, 257, 258);
+    ASSERT_IDS(tok, "\xC3\xA9", true, 233);
+    ASSERT_IDS(tok, "ab", true, 259);
+    ASSERT_IDS(tok, "x<\xC3\xBC>y", true, 'x', 260, 'y');
+    ASSERT_IDS(tok, "a b", true, 261);
+    assert_int_equal(anml_tokenizer_n_vocab(tok), 262);
+    assert_true(anml_tokenizer_is_special(tok, 233));
+    assert_true(anml_tokenizer_is_special(tok, 256)); /* the repeat does not unmark it */
+    const int32_t e_acute[] = { 233 };
+    assert_string_equal(dec(tok, e_acute, 1, false), "\xEF\xBF\xBD");
+    assert_string_equal(dec(tok, e_acute, 1, true), "");
+    const int32_t u_umlaut[] = { 260 };
+    assert_string_equal(dec(tok, u_umlaut, 1, false), "<\xEF\xBF\xBD>");
+    const int32_t a_b[] = { 261, 258 };
+    assert_string_equal(dec(tok, a_b, 2, false), "a b<c>");
     anml_tokenizer_free(tok);
 }
 
@@ -529,16 +564,16 @@ static void test_config_specials(void **state) {
     if (anml_tokenizer_load(g_dir, &tok, &err) != ANML_OK) { /* a directory */
         fail_msg("%s: %s", err.where, err.msg);
     }
-    assert_int_equal(anml_tokenizer_bos(tok), 305);
+    assert_int_equal(anml_tokenizer_bos(tok), 262);
     assert_true(anml_tokenizer_add_bos(tok));
-    assert_int_equal(anml_tokenizer_eos(tok), 300);
+    assert_int_equal(anml_tokenizer_eos(tok), 257);
     int32_t n;
     const int32_t *eos = anml_tokenizer_eos_ids(tok, &n);
     assert_int_equal(n, 2);
-    assert_int_equal(eos[0], 300);
-    assert_int_equal(eos[1], 306); /* <|im_end|> is an end-of-turn marker */
-    assert_true(anml_tokenizer_is_eos(tok, 306));
-    assert_false(anml_tokenizer_is_eos(tok, 305));
+    assert_int_equal(eos[0], 257);
+    assert_int_equal(eos[1], 263); /* <|im_end|> is an end-of-turn marker */
+    assert_true(anml_tokenizer_is_eos(tok, 263));
+    assert_false(anml_tokenizer_is_eos(tok, 262));
     /* ByteLevel with add_prefix_space and the GPT-2 regex: "a" -> " a"; "a a" -> two words */
     ASSERT_IDS(tok, "a", true, 400);
     ASSERT_IDS(tok, "a a", true, 400, 400);
@@ -648,6 +683,7 @@ int main(void) {
         cmocka_unit_test(test_regex_whitespace_is_white_space),
         cmocka_unit_test(test_added_tokens),
         cmocka_unit_test(test_added_normalized),
+        cmocka_unit_test(test_added_ids_as_reference),
         cmocka_unit_test(test_split_behaviors),
         cmocka_unit_test(test_sentencepiece_style),
         cmocka_unit_test(test_decode_lossy),
