@@ -785,6 +785,20 @@ static void test_separate_ffn_prefill(void **state) {
     m = load_ok(dir, NULL);
     check_model(m, &k_qwen3_lut, true);
     anml_model_free(m);
+
+    /* {P}_FFN_chunk + {P}_prefill_chunk without LUT suffixes and without meta.yaml */
+    dir = new_dir("separate-nometa");
+    link_pkg(dir, "llama-tiny", "llama_embeddings.mlpackage", NULL);
+    link_pkg(dir, "llama-tiny", "llama_lm_head.mlpackage", NULL);
+    link_pkg(dir, "llama-tiny", "llama_FFN_chunk_01of01.mlpackage", NULL);
+    link_pkg(dir, "llama-tiny", "llama_prefill_chunk_01of01.mlpackage", NULL);
+    m = load_ok(dir, NULL);
+    struct anml_component_info ci;
+    assert_int_equal(anml_model_component_info(m, 1, &ci), ANML_OK);
+    assert_non_null(ci.prefill_path);
+    assert_non_null(strstr(ci.prefill_path, "/llama_prefill_chunk_01of01.mlpackage"));
+    check_model(m, &k_llama, true);
+    anml_model_free(m);
 }
 
 static void test_chunk_without_function_names(void **state) {
