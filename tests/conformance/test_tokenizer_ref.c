@@ -332,11 +332,216 @@ static void test_shared_across_threads(void **state) {
     free(data);
 }
 
+/* ---- differential test against the reference library itself ----
+ * Random texts (a fixed seed) go through our tokenizer and through the reference library (run by
+ * tests/conformance/tokenizer_ref.js under node); ids and decoded text must agree. Characters come
+ * from blocks assigned before Unicode 14: PCRE2 10.42's property tables stop there, and newer
+ * characters can split differently. A combining mark only follows a base letter: with two or
+ * more marks of different classes in a row the reference's NFC orders them unlike Unicode (and
+ * unlike utf8proc and Python), which no real text relies on. Skipped when node or the module
+ * (scripts/fetch-tokenizers.sh installs it into build-deps/npm-ref) is missing. */
+#define REF_MODULE ANML_SOURCE_DIR "/build-deps/npm-ref/node_modules/@anush008/tokenizers"
+
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+
+static uint32_t rnd(uint32_t n) {
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (uint32_t)(g_rng % n);
+}
+
+static size_t put_cp(char *out, uint32_t cp) {
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+static void random_text(char *buf, size_t cap) {
+    static const uint32_t pools[][2] = {
+        { 0x21, 0x7E },     { 0xA1, 0xFF },     { 0x100, 0x17F },     { 0x391, 0x3A1 },
+        { 0x3A3, 0x3C9 },   { 0x410, 0x44F },   { 0x5D0, 0x5EA },     { 0x627, 0x64A },
+        { 0x660, 0x669 },   { 0x905, 0x939 },   { 0x966, 0x96F },     { 0xE01, 0xE2E },
+        { 0x2200, 0x22FF }, { 0x3041, 0x3096 }, { 0x30A1, 0x30FA },   { 0x4E00, 0x9FA5 },
+        { 0xAC00, 0xD7A3 }, { 0xFF01, 0xFF5E }, { 0x1D400, 0x1D454 }, { 0x1F600, 0x1F64F },
+    };
+    static const uint32_t spaces[] = { ' ',    ' ',    ' ',    '\n',   '\t',   '\r',
+                                       0x0B,   0x0C,   0x85,   0xA0,   0x1680, 0x180E,
+                                       0x2000, 0x2009, 0x200A, 0x200B, 0x2028, 0x2029,
+                                       0x202F, 0x205F, 0x3000, 0xFEFF };
+    static const char *const words[] = {
+        "<|im_start|>",
+        "<|im_end|>",
+        "<|endoftext|>",
+        "<think>",
+        "</think>",
+        "<|eot_id|>",
+        "<|begin_of_text|>",
+        "<|start_header_id|>",
+        "'s",
+        "'S",
+        "'ll",
+        "'VE",
+        "don't",
+        "Hello",
+        " world",
+        "  ",
+        "\n\n",
+        "123456",
+        "3.14",
+        "e\xCC\x81",
+        "\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7",
+        "\xEF\xAC\x81",
+        "\xC7\x85",
+        "\xE2\x84\xAA",
+        "\xC5\xBF",
+    };
+    size_t n = 0;
+    int parts = 1 + (int)rnd(12);
+    for (int p = 0; p < parts && n + 64 < cap; p++) {
+        uint32_t r = rnd(100);
+        if (r < 30) {
+            const char *w = words[rnd(sizeof words / sizeof words[0])];
+            size_t k = strlen(w);
+            memcpy(buf + n, w, k);
+            n += k;
+        } else if (r < 45) {
+            int k = 1 + (int)rnd(4);
+            for (int i = 0; i < k; i++) {
+                n += put_cp(buf + n, spaces[rnd(sizeof spaces / sizeof spaces[0])]);
+            }
+        } else if (r < 52) {
+            n += put_cp(buf + n, 'a' + rnd(26)); /* a base letter and one combining mark */
+            n += put_cp(buf + n, 0x300 + rnd(0x70));
+        } else {
+            const uint32_t *pool = pools[rnd(sizeof pools / sizeof pools[0])];
+            int k = 1 + (int)rnd(6);
+            for (int i = 0; i < k; i++) {
+                n += put_cp(buf + n, pool[0] + rnd(pool[1] - pool[0] + 1));
+            }
+        }
+    }
+    buf[n] = '\0';
+}
+
+static void diff_family(const char *family, int n_texts) {
+    char *dir = anml_test_tmpdir("tokdiff");
+    char in[4200], out[4200], cmd[16384];
+    snprintf(in, sizeof in, "%s/in.jsonl", dir);
+    snprintf(out, sizeof out, "%s/out.jsonl", dir);
+    FILE *f = fopen(in, "wb");
+    assert_non_null(f);
+    char **texts = calloc((size_t)n_texts, sizeof *texts);
+    for (int i = 0; i < n_texts; i++) {
+        char buf[1024];
+        random_text(buf, sizeof buf);
+        texts[i] = strdup(buf);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "text", buf);
+        char *line = cJSON_PrintUnformatted(o);
+        fprintf(f, "%s\n", line);
+        free(line);
+        cJSON_Delete(o);
+    }
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "node '%s/tests/conformance/tokenizer_ref.js' '%s' '%s' '%s' '%s'",
+             ANML_SOURCE_DIR, REF_MODULE, tokenizer_json(family), in, out);
+    char *so = NULL, *se = NULL;
+    int rc = anml_test_run(cmd, &so, &se);
+    if (rc != 0) {
+        fail_msg("reference run failed (%d): %s", rc, se ? se : "");
+    }
+    free(so);
+    free(se);
+    char *ref = anml_test_read_file(out, NULL);
+    assert_non_null(ref);
+    struct anml_tokenizer *tok = load(family);
+    int i = 0, bad = 0;
+    for (char *line = ref, *next; line && *line && i < n_texts; line = next, i++) {
+        next = strchr(line, '\n');
+        if (next) {
+            *next++ = '\0';
+        }
+        cJSON *o = cJSON_Parse(line);
+        assert_non_null(o);
+        const cJSON *jids = cJSON_GetObjectItemCaseSensitive(o, "ids");
+        const char *rdec = cJSON_GetObjectItemCaseSensitive(o, "dec")->valuestring;
+        int nref = cJSON_GetArraySize(jids);
+        int32_t *rids = calloc((size_t)nref + 1, sizeof *rids);
+        for (int k = 0; k < nref; k++) {
+            rids[k] = (int32_t)cJSON_GetArrayItem(jids, k)->valuedouble;
+        }
+        int32_t n;
+        int32_t *ids = encode(tok, texts[i], &n);
+        char *dec = decode(tok, ids, n);
+        if (n != nref || memcmp(ids, rids, (size_t)n * sizeof *ids) != 0 || strcmp(dec, rdec)) {
+            if (bad++ < 10) {
+                fprintf(stderr, "%s text %d \"%s\": ids or decode differ\n", family, i, texts[i]);
+                print_ids("reference", rids, nref);
+                print_ids("anml     ", ids, n);
+            }
+        }
+        free(dec);
+        free(ids);
+        free(rids);
+        cJSON_Delete(o);
+    }
+    print_message("%s: %d random texts compared with the reference library, %d differ\n", family, i,
+                  bad);
+    assert_int_equal(i, n_texts);
+    assert_int_equal(bad, 0);
+    anml_tokenizer_free(tok);
+    for (int k = 0; k < n_texts; k++) {
+        free(texts[k]);
+    }
+    free(texts);
+    free(ref);
+    free(dir);
+}
+
+static void test_differential_random_texts(void **state) {
+    (void)state;
+    REQUIRE_TOKENIZER("qwen3");
+    REQUIRE_TOKENIZER("llama3");
+    struct stat st;
+    char *so = NULL;
+    if (stat(REF_MODULE "/package.json", &st) != 0 ||
+        anml_test_run("node --version", &so, NULL) != 0) {
+        free(so);
+        print_message("SKIP: node or %s missing (run scripts/fetch-tokenizers.sh)\n", REF_MODULE);
+        skip();
+    }
+    free(so);
+    diff_family("qwen3", 3000);
+    diff_family("llama3", 3000);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_qwen3_reference_ids), cmocka_unit_test(test_llama3_reference_ids),
-        cmocka_unit_test(test_qwen3_specials),      cmocka_unit_test(test_llama3_specials),
-        cmocka_unit_test(test_parse_special_off),   cmocka_unit_test(test_shared_across_threads),
+        cmocka_unit_test(test_qwen3_reference_ids),
+        cmocka_unit_test(test_llama3_reference_ids),
+        cmocka_unit_test(test_qwen3_specials),
+        cmocka_unit_test(test_llama3_specials),
+        cmocka_unit_test(test_parse_special_off),
+        cmocka_unit_test(test_shared_across_threads),
+        cmocka_unit_test(test_differential_random_texts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
