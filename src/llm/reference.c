@@ -226,7 +226,7 @@ static void rope(float *v, int64_t d, int32_t pos, double base) {
     for (int64_t i = 0; i < d / 2; i++) {
         double ang = (double)pos * pow(base, -(double)(2 * i) / (double)d);
         double cs = cos(ang), sn = sin(ang);
-        double a = v[i], b = v[i + d / 2];
+        double a = (double)v[i], b = (double)v[i + d / 2];
         v[i] = (float)(a * cs - b * sn);
         v[i + d / 2] = (float)(b * cs + a * sn);
     }
@@ -284,7 +284,7 @@ enum anml_status anml__ref_step(struct anml_ref *r, int32_t id, int32_t pos, boo
         for (int64_t hh = 0; hh < nh; hh++) {
             int64_t kvh = hh / rep;
             const float *qh = r->q + hh * d;
-            double mx = -INFINITY;
+            double mx = -(double)INFINITY;
             for (int32_t j = 0; j <= pos; j++) {
                 const float *kj = kc + (int64_t)j * hkv + kvh * d;
                 double s = 0;

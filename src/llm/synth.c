@@ -347,6 +347,7 @@ struct anml_wsrc {
     struct anml_synth_config cfg;
     bool random;
     struct anml_mmap map; /* map.path names the checkpoint in errors */
+    bool borrowed;        /* map.data is the caller's memory (anml__wsrc_open_memory) */
     struct st_tensor *t;
     int32_t n;
 };
@@ -467,6 +468,29 @@ enum anml_status anml__wsrc_open(const struct anml_synth_config *cfg, const char
     return ANML_OK;
 }
 
+enum anml_status anml__wsrc_open_memory(const struct anml_synth_config *cfg, const uint8_t *data,
+                                        size_t size, const char *name, struct anml_wsrc **out,
+                                        struct anml_error *err) {
+    *out = NULL;
+    struct anml_wsrc *ws = anml__calloc(1, sizeof *ws);
+    if (!ws) {
+        return anml__err(err, ANML_E_NOMEM, NULL, "out of memory");
+    }
+    ws->cfg = *cfg;
+    ws->borrowed = true;
+    ws->map.data = data;
+    ws->map.size = size;
+    ws->map.path = anml__strdup(name ? name : "safetensors");
+    enum anml_status st = ws->map.path ? st_parse(ws, ws->map.path, err)
+                                       : anml__err(err, ANML_E_NOMEM, NULL, "out of memory");
+    if (st != ANML_OK) {
+        anml__wsrc_free(ws);
+        return st;
+    }
+    *out = ws;
+    return ANML_OK;
+}
+
 void anml__wsrc_free(struct anml_wsrc *ws) {
     if (!ws) {
         return;
@@ -475,7 +499,11 @@ void anml__wsrc_free(struct anml_wsrc *ws) {
         anml__free(ws->t[i].name);
     }
     anml__free(ws->t);
-    anml__mmap_close(&ws->map);
+    if (ws->borrowed) {
+        anml__free(ws->map.path);
+    } else {
+        anml__mmap_close(&ws->map);
+    }
     anml__free(ws);
 }
 
@@ -2400,8 +2428,11 @@ static enum anml_status copy_tokenizer(const char *path, const char *out_dir,
 
 /* Every tensor the model needs is in the checkpoint with the right shape and dtype, checked
  * before anything is written. */
-static enum anml_status ckpt_check_all(struct anml_wsrc *ws, const struct anml_synth_config *c,
-                                       struct anml_error *err) {
+enum anml_status anml__wsrc_check(struct anml_wsrc *ws, const struct anml_synth_config *c,
+                                  struct anml_error *err) {
+    if (ws->random) {
+        return ANML_OK;
+    }
     struct anml_synth_tensor t;
     anml__synth_tensor_init(c, ANML_SYNTH_PART_EMB, "model.embed_tokens.weight", c->vocab,
                             c->hidden, 0, &t);
@@ -2447,7 +2478,7 @@ enum anml_status anml__synth_write(const struct anml_synth_config *cfg,
     struct anml_wsrc *ws = NULL;
     st = anml__wsrc_open(cfg, opt->weights_path, &ws, err);
     if (st == ANML_OK && opt->weights_path) {
-        st = ckpt_check_all(ws, cfg, err);
+        st = anml__wsrc_check(ws, cfg, err);
     }
     if (st == ANML_OK && opt->tokenizer_path && !anml__is_file(opt->tokenizer_path) &&
         !anml__is_dir(opt->tokenizer_path)) {

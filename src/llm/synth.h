@@ -75,7 +75,15 @@ struct anml_wsrc;
  * lm_head.weight falls back to model.embed_tokens.weight (tied embeddings). */
 enum anml_status anml__wsrc_open(const struct anml_synth_config *cfg, const char *safetensors_path,
                                  struct anml_wsrc **out, struct anml_error *err);
+/* A checkpoint held in memory (`name` appears in errors); data must outlive the source. */
+enum anml_status anml__wsrc_open_memory(const struct anml_synth_config *cfg, const uint8_t *data,
+                                        size_t size, const char *name, struct anml_wsrc **out,
+                                        struct anml_error *err);
 void anml__wsrc_free(struct anml_wsrc *ws);
+/* Checks that a checkpoint holds every tensor of cfg with the right shape and a supported
+ * dtype (anml__synth_write does this before writing anything). */
+enum anml_status anml__wsrc_check(struct anml_wsrc *ws, const struct anml_synth_config *cfg,
+                                  struct anml_error *err);
 
 /* Which component a tensor belongs to (decides its LUT setting). */
 enum anml_synth_part { ANML_SYNTH_PART_EMB = 0, ANML_SYNTH_PART_FFN, ANML_SYNTH_PART_HEAD };
