@@ -1365,8 +1365,8 @@ int32_t anml_tokenizer_decode(const struct anml_tokenizer *tok, const int32_t *i
         }
     }
     for (int32_t i = 0; i < tok->strip_stop && tok->strip_char_len > 0; i++) {
-        if (raw.n < tok->strip_char_len ||
-            memcmp(raw.p + raw.n - tok->strip_char_len, tok->strip_char, tok->strip_char_len)) {
+        if (raw.n < tok->strip_char_len || memcmp(raw.p + raw.n - tok->strip_char_len,
+                                                  tok->strip_char, tok->strip_char_len) != 0) {
             break;
         }
         raw.n -= tok->strip_char_len;

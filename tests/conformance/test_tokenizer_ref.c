@@ -491,7 +491,8 @@ static void diff_family(const char *family, int n_texts) {
         int32_t n;
         int32_t *ids = encode(tok, texts[i], &n);
         char *dec = decode(tok, ids, n);
-        if (n != nref || memcmp(ids, rids, (size_t)n * sizeof *ids) != 0 || strcmp(dec, rdec)) {
+        if (n != nref || memcmp(ids, rids, (size_t)n * sizeof *ids) != 0 ||
+            strcmp(dec, rdec) != 0) {
             if (bad++ < 10) {
                 fprintf(stderr, "%s text %d \"%s\": ids or decode differ\n", family, i, texts[i]);
                 print_ids("reference", rids, nref);
