@@ -40,14 +40,15 @@ int main(int argc, char **argv) {
         return 1;
     }
     double t1 = now_s();
+    double rss_load = peak_rss_mb();
     struct anml_session *s = NULL;
     if (anml_session_create(m, &s, &err) != ANML_OK) {
         fprintf(stderr, "session: %s\n", err.msg);
         return 1;
     }
     double t2 = now_s();
-    printf("load %.2f s, session %.2f s, peak RSS after load %.0f MB\n", t1 - t0, t2 - t1,
-           peak_rss_mb());
+    printf("load %.2f s (peak RSS %.0f MB), session %.2f s (peak RSS %.0f MB)\n", t1 - t0, rss_load,
+           t2 - t1, peak_rss_mb());
     struct anml_model_info info;
     anml_model_get_info(m, &info);
     if (n_prompt + n_gen > info.context_length) {
