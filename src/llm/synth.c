@@ -171,6 +171,9 @@ enum anml_status anml__synth_config_check(const struct anml_synth_config *c,
     if (c->head_dim % 2 != 0) {
         return cfg_err(err, "--head-dim must be even (rotate-half RoPE), got %d", (int)c->head_dim);
     }
+    if (c->batch > c->context) {
+        return cfg_err(err, "--batch (%d) exceeds --context (%d)", (int)c->batch, (int)c->context);
+    }
     if (c->chunks > c->layers) {
         return cfg_err(err, "--chunks (%d) exceeds --layers (%d)", (int)c->chunks, (int)c->layers);
     }

@@ -7,7 +7,9 @@
  *    multi-chunk Qwen quirk for qwen3-tiny-lut. This shows the reference is right independently
  *    of our writer.
  * 2. Synthesized models of every architecture (qwen3, qwen2, llama) x chunks (1, 2 with an uneven
- *    layer split) x LUT width (none, 4, 6, 8 on FFN and LM head; LUT embeddings too) are written
+ *    layer split) x LUT width (none, 4, 6, 8 on FFN and LM head), plus variants (LUT embeddings,
+ *    context not a multiple of the batch, uneven vocabulary splits, 3 chunks, a context whose
+ *    RoPE table needs int32 gather indices) are written
  *    to temp directories, loaded with anml_model_load and run through sessions (prompts of three
  *    prefill batches, the last padded, then 12 steps). The reference runs the same protocol. Per
  *    step the fp16 executor's logits must be within LOGIT_MAX_ABS (max |diff|) and LOGIT_NMSE
@@ -444,6 +446,10 @@ static void test_synth_variants(void **s) {
     c.vocab = 1030; /* LLaMA drops V % 8 logits */
     c.context = 60; /* the last prefill batch would run past the state */
     synth_case(&c, "llama lut emb8 vocab1030 ctx60", true);
+    base_cfg(&c, ANML_SYNTH_QWEN3);
+    c.context = 16500; /* RoPE tables of 33000 rows: int32 gather indices, no int16 casts */
+    c.batch = 64;
+    synth_case(&c, "qwen3 ctx16500 batch64", false);
     base_cfg(&c, ANML_SYNTH_QWEN2);
     c.vocab = 1000; /* uneven Qwen split: first slices one row longer, not palettizable */
     c.lut_head = 8;
