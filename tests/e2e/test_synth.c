@@ -31,7 +31,7 @@
 #include "llm/synth.h"
 #include "testutil.h"
 
-#define REF_FIXTURE_TOL 2e-3
+#define REF_FIXTURE_TOL 1e-4
 #define LOGIT_MAX_ABS   0.05
 #define LOGIT_NMSE      5e-5
 #define GAP_MIN         0.05
