@@ -456,19 +456,6 @@ static enum anml_status validate_attrs(struct validate_ctx *c, const struct mil_
     return ANML_OK;
 }
 
-static const char *op_display_name(const struct mil_op *op) {
-    const struct mil_attr *a = anml__mil_op_attr(op, "name");
-    if (a && a->value && a->value->kind == MIL_VALUE_TENSOR && a->value->type &&
-        a->value->type->kind == MIL_TYPE_TENSOR && a->value->type->dtype == ANML_DTYPE_STRING &&
-        a->value->n_elem == 1 && a->value->data && ((char **)a->value->data)[0]) {
-        return ((char **)a->value->data)[0];
-    }
-    if (op->n_results > 0 && op->results[0].name) {
-        return op->results[0].name;
-    }
-    return "<unnamed>";
-}
-
 /* "const 'w' (model.mil:12:5): weights/weight.bin@0x40: <reason>" */
 static void prefix_op_error(struct validate_ctx *c, const struct mil_op *op) {
     if (!c->err) {
@@ -479,10 +466,11 @@ static void prefix_op_error(struct validate_ctx *c, const struct mil_op *op) {
         snprintf(pos, sizeof pos, " (%s:%d:%d)", c->mil_name, (int)op->line, (int)op->col);
     }
     if (c->err->where[0]) {
-        anml__err_prefix(c->err, "%s '%s'%s: %s", op->type ? op->type : "op", op_display_name(op),
+        anml__err_prefix(c->err, "%s '%s'%s: %s", op->type ? op->type : "op", anml__mil_op_name(op),
                          pos, c->err->where);
     } else {
-        anml__err_prefix(c->err, "%s '%s'%s", op->type ? op->type : "op", op_display_name(op), pos);
+        anml__err_prefix(c->err, "%s '%s'%s", op->type ? op->type : "op", anml__mil_op_name(op),
+                         pos);
     }
 }
 

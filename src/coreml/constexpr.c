@@ -57,19 +57,6 @@ static enum anml_status cx_materialize_into(struct cx_ctx *parent, const struct 
 
 /* ---- messages ---- */
 
-static const char *cx_op_name(const struct mil_op *op) {
-    const struct mil_attr *a = anml__mil_op_attr(op, "name");
-    if (a && a->value && a->value->kind == MIL_VALUE_TENSOR && a->value->type &&
-        a->value->type->dtype == ANML_DTYPE_STRING && a->value->n_elem == 1 && a->value->data &&
-        ((char **)a->value->data)[0]) {
-        return ((char **)a->value->data)[0];
-    }
-    if (op->n_results > 0 && op->results[0].name) {
-        return op->results[0].name;
-    }
-    return "<unnamed>";
-}
-
 static void cx_where(const struct cx_ctx *c, char *buf, size_t cap) {
     buf[0] = '\0';
     if (c->op->line > 0) {
@@ -97,7 +84,7 @@ static enum anml_status cx_fail(struct cx_ctx *c, enum anml_status code, const c
     char where[300];
     cx_where(c, where, sizeof where);
     return anml__err(c->err, code, where, "%s '%s': %s", c->op->type ? c->op->type : "op",
-                     cx_op_name(c->op), detail);
+                     anml__mil_op_name(c->op), detail);
 }
 
 /* ---- element access ---- */
@@ -318,8 +305,8 @@ static enum anml_status cx_from_value(struct cx_ctx *c, const char *param,
         struct mil_blob_view view;
         st = anml__blob_resolve(c->prog->blobs, v, &view, c->err);
         if (st != ANML_OK) {
-            anml__err_prefix(c->err, "%s '%s': parameter '%s'", c->op->type, cx_op_name(c->op),
-                             param);
+            anml__err_prefix(c->err, "%s '%s': parameter '%s'", c->op->type,
+                             anml__mil_op_name(c->op), param);
             return st;
         }
         t->data = view.data;

@@ -66,6 +66,19 @@ const struct mil_attr *anml__mil_op_attr(const struct mil_op *op, const char *na
     return NULL;
 }
 
+const char *anml__mil_op_name(const struct mil_op *op) {
+    const struct mil_attr *a = anml__mil_op_attr(op, "name");
+    if (a && a->value && a->value->kind == MIL_VALUE_TENSOR && a->value->type &&
+        a->value->type->kind == MIL_TYPE_TENSOR && a->value->type->dtype == ANML_DTYPE_STRING &&
+        a->value->n_elem == 1 && a->value->data && ((char **)a->value->data)[0]) {
+        return ((char **)a->value->data)[0];
+    }
+    if (op->n_results > 0 && op->results[0].name) {
+        return op->results[0].name;
+    }
+    return "<unnamed>";
+}
+
 /* ---- opsets ---- */
 
 static const char *const k_text_tags[] = { "ios15", "ios16", "ios17", "ios18", "ios26" };

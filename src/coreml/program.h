@@ -216,6 +216,9 @@ struct mil_function *anml__mil_find_function(const struct mil_program *prog, con
 const char *anml__mil_default_function(const struct mil_program *prog);
 const struct mil_arg *anml__mil_op_arg(const struct mil_op *op, const char *name);
 const struct mil_attr *anml__mil_op_attr(const struct mil_op *op, const char *name);
+/* The op's name for messages: its `name` attribute when it is a string, else its first result's
+ * name, else "<unnamed>". Borrowed from the program. */
+const char *anml__mil_op_name(const struct mil_op *op);
 
 /* Opset tags: "ios15".."ios18", "ios26" and "CoreML5".."CoreML9" -> 5..9; 0 when unknown. */
 int anml__mil_opset_from_tag(const char *tag);

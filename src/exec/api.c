@@ -9,6 +9,7 @@
 #include "coreml/blob.h"
 #include "coreml/constexpr.h"
 #include "exec/plan_internal.h"
+#include "kernels/kernels.h"
 
 struct anml_program {
     struct mil_program *ir;
@@ -23,6 +24,9 @@ struct anml_context {
     int32_t n_plans;
     int32_t current; /* plan of the last successful run, -1 before */
     struct anml_error err;
+    struct anml_threadpool *pool; /* NULL: single-threaded */
+    bool owns_pool;               /* else borrowed from a session */
+    int32_t n_threads;
 };
 
 /* ---- tensors ---- */
@@ -58,8 +62,8 @@ static enum anml_status check_ops_block(const struct mil_block *b, const char *f
                 snprintf(where, sizeof where, "model.mil:%d:%d", (int)op->line, (int)op->col);
             }
             return anml__err(err, ANML_E_UNSUPPORTED, where,
-                             "function '%s': op '%s' (result '%s') is not implemented", fn,
-                             op->type, op->n_results ? op->results[0].name : "");
+                             "function '%s': op '%s' ('%s') is not implemented", fn, op->type,
+                             anml__mil_op_name(op));
         }
         for (int32_t k = 0; k < op->n_blocks; k++) {
             enum anml_status st = check_ops_block(&op->blocks[k], fn, err);
@@ -300,8 +304,9 @@ static enum anml_status ctx_add_plan(struct anml_context *ctx, const struct ex_t
         }
     }
     struct ex_plan *p;
-    enum anml_status st = anml__plan_build(ctx->prog->ir, ctx->fn, sh, &p, err);
+    enum anml_status st = anml__plan_build(ctx->prog->ir, ctx->fn, sh, ctx->n_threads, &p, err);
     if (st == ANML_OK) {
+        p->pool = ctx->pool;
         ctx->plans[ctx->n_plans++] = p;
     }
     return st;
@@ -314,11 +319,24 @@ void anml_context_free(struct anml_context *ctx) {
     for (int32_t i = 0; i < ctx->n_plans; i++) {
         anml__plan_free(ctx->plans[i]);
     }
+    if (ctx->owns_pool) {
+        anml__threadpool_free(ctx->pool);
+    }
     anml__free(ctx);
 }
 
-enum anml_status anml_context_create(const struct anml_program *prog, const char *fn,
-                                     struct anml_context **out, struct anml_error *err) {
+struct anml_context_params anml_context_params_default(void) {
+    struct anml_context_params p;
+    memset(&p, 0, sizeof p);
+    p.size = sizeof p;
+    return p;
+}
+
+/* A context running on `pool` (borrowed), or on a pool of its own of n_threads when pool is NULL
+ * (n_threads <= 0: the number of online cores). */
+static enum anml_status context_create(const struct anml_program *prog, const char *fn,
+                                       struct anml_threadpool *pool, int32_t n_threads,
+                                       struct anml_context **out, struct anml_error *err) {
     *out = NULL;
     const struct mil_function *f = find_fn(prog, fn);
     if (!f) {
@@ -331,6 +349,22 @@ enum anml_status anml_context_create(const struct anml_program *prog, const char
     ctx->prog = prog;
     ctx->fn = f;
     ctx->current = -1;
+    if (pool) {
+        ctx->pool = pool;
+        ctx->n_threads = anml__threadpool_size(pool);
+    } else {
+        ctx->n_threads = n_threads > 0 ? n_threads : anml__n_cores();
+        if (ctx->n_threads > 1) {
+            ctx->pool = anml__threadpool_create(ctx->n_threads);
+            if (!ctx->pool) {
+                anml__free(ctx);
+                return anml__err(err, ANML_E_NOMEM, NULL, "out of memory");
+            }
+            ctx->owns_pool = true;
+        }
+    }
+    ANML_LOG_DEBUG("exec: context for function '%s': %d thread(s), %s kernels", f->name,
+                   (int)ctx->n_threads, anml__kernels()->name);
     /* Concrete shapes: declared, else the description's default; then each enumerated shape. */
     const struct mil_function_desc *d = fn_desc(prog->ir, f->name);
     struct ex_tensor shapes[16];
@@ -407,6 +441,30 @@ enum anml_status anml_context_create(const struct anml_program *prog, const char
     }
     *out = ctx;
     return ANML_OK;
+}
+
+enum anml_status anml_context_create_ex(const struct anml_program *prog, const char *fn,
+                                        const struct anml_context_params *params,
+                                        struct anml_context **out, struct anml_error *err) {
+    struct anml_context_params p = anml_context_params_default();
+    if (params) {
+        memcpy(&p, params, params->size < sizeof p ? params->size : sizeof p);
+    }
+    if (!out || !prog) {
+        return anml__err(err, ANML_E_INVALID_ARG, NULL, "prog and out are required");
+    }
+    return context_create(prog, fn, NULL, p.n_threads, out, err);
+}
+
+enum anml_status anml_context_create(const struct anml_program *prog, const char *fn,
+                                     struct anml_context **out, struct anml_error *err) {
+    return anml_context_create_ex(prog, fn, NULL, out, err);
+}
+
+enum anml_status anml__context_create_pooled(const struct anml_program *prog, const char *fn,
+                                             struct anml_threadpool *pool,
+                                             struct anml_context **out, struct anml_error *err) {
+    return context_create(prog, fn, pool, 1, out, err);
 }
 
 enum anml_status anml_context_run(struct anml_context *ctx, const struct anml_named_tensor *inputs,

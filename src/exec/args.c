@@ -7,28 +7,26 @@
 
 /* ---- errors ---- */
 
-enum anml_status ex_fail(struct ex_call *c, enum anml_status code, const char *fmt, ...) {
-    if (!c->err) {
+enum anml_status anml__op_verr(struct anml_error *err, const struct mil_op *op,
+                               enum anml_status code, const char *fmt, va_list ap) {
+    if (!err) {
         return code;
     }
     char msg[384];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    char where[64] = "";
+    if (op->line > 0) {
+        snprintf(where, sizeof where, "model.mil:%d:%d", (int)op->line, (int)op->col);
+    }
+    return anml__err(err, code, where, "%s '%s': %s", op->type, anml__mil_op_name(op), msg);
+}
+
+enum anml_status ex_fail(struct ex_call *c, enum anml_status code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    enum anml_status st = anml__op_verr(c->err, c->op, code, fmt, ap);
     va_end(ap);
-    const struct mil_attr *na = anml__mil_op_attr(c->op, "name");
-    const char *opname = NULL;
-    if (na && na->value->kind == MIL_VALUE_TENSOR && na->value->type->dtype == ANML_DTYPE_STRING &&
-        na->value->n_elem == 1) {
-        opname = ((char **)na->value->data)[0];
-    } else if (c->op->n_results > 0) {
-        opname = c->op->results[0].name;
-    }
-    char where[64] = "";
-    if (c->op->line > 0) {
-        snprintf(where, sizeof where, "model.mil:%d:%d", (int)c->op->line, (int)c->op->col);
-    }
-    return anml__err(c->err, code, where, "%s '%s': %s", c->op->type, opname ? opname : "?", msg);
+    return st;
 }
 
 /* ---- arguments ---- */

@@ -88,6 +88,11 @@ struct ex_call {
     size_t scratch_size;
     size_t scratch_request; /* set by infer: bytes of scratch `run` needs */
     void *state_buf;        /* read_state/write_state: the bound state buffer (run only) */
+    /* Threads: `n_threads` (infer and run) is the most threads a run hands an op, so infer sizes
+     * per-thread scratch for that many; `pool` (run only; NULL = the caller alone) runs an op's
+     * parallel part via anml__threadpool_run (core.h). */
+    int32_t n_threads;
+    struct anml_threadpool *pool;
 };
 
 /* ---- accessors for op implementations (exec/args.c) ---- */
@@ -151,6 +156,10 @@ void ex_request_scratch(struct ex_call *c, size_t bytes);
  * given code. */
 enum anml_status ex_fail(struct ex_call *c, enum anml_status code, const char *fmt, ...)
     ANML_PRINTF(3, 4);
+/* The same for an op outside a call: "<type> '<name>': <message>" at model.mil:line:col. */
+enum anml_status anml__op_verr(struct anml_error *err, const struct mil_op *op,
+                               enum anml_status code, const char *fmt, va_list ap)
+    ANML_PRINTF(4, 0);
 
 /* ---- op tables (one per family in src/ops, each ends with a { NULL } entry) ---- */
 extern const struct ex_opdef anml__ops_elementwise[]; /* elementwise.c: binary, unary, activations,
@@ -172,10 +181,18 @@ struct ex_plan;
 struct anml_state;
 
 /* Builds the plan of function `fn` of prog. `input_shapes` (optional, n entries in function-input
- * order, NULL entries = declared shape) chooses concrete shapes for flexible inputs. */
+ * order, NULL entries = declared shape) chooses concrete shapes for flexible inputs. `n_threads`
+ * (>= 1) is the thread count runs will use (ops plan per-thread scratch for it). */
 enum anml_status anml__plan_build(const struct mil_program *prog, const struct mil_function *fn,
-                                  const struct ex_tensor *const *input_shapes, struct ex_plan **out,
-                                  struct anml_error *err);
+                                  const struct ex_tensor *const *input_shapes, int32_t n_threads,
+                                  struct ex_plan **out, struct anml_error *err);
 void anml__plan_free(struct ex_plan *plan);
+
+/* A context (anml.h) that runs on `pool`, borrowed (it must outlive the context): a session
+ * creates one pool for all its contexts, which it runs one at a time. pool NULL: single-threaded.
+ * (api.c) */
+enum anml_status anml__context_create_pooled(const struct anml_program *prog, const char *fn,
+                                             struct anml_threadpool *pool,
+                                             struct anml_context **out, struct anml_error *err);
 
 #endif /* ANML_EXEC_H */

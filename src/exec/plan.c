@@ -117,17 +117,11 @@ static enum anml_status op_err(struct anml_error *err, const struct mil_op *op,
                                enum anml_status code, const char *fmt, ...) ANML_PRINTF(4, 5);
 static enum anml_status op_err(struct anml_error *err, const struct mil_op *op,
                                enum anml_status code, const char *fmt, ...) {
-    char msg[384];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    enum anml_status st = anml__op_verr(err, op, code, fmt, ap);
     va_end(ap);
-    char where[64] = "";
-    if (op->line > 0) {
-        snprintf(where, sizeof where, "model.mil:%d:%d", (int)op->line, (int)op->col);
-    }
-    return anml__err(err, code, where, "%s '%s': %s", op->type,
-                     op->n_results ? op->results[0].name : "", msg);
+    return st;
 }
 
 /* ---- constants ---- */
@@ -703,8 +697,8 @@ static enum anml_status plan_op(struct ex_plan *p, const struct mil_op *op, int3
                 }
                 enum anml_status st = bind_literal(p, v, ma->bindings[b].value, err);
                 if (st != ANML_OK) {
-                    anml__err_prefix(err, "%s '%s' argument '%s'", op->type,
-                                     op->n_results ? op->results[0].name : "", ma->name);
+                    anml__err_prefix(err, "%s '%s' argument '%s'", op->type, anml__mil_op_name(op),
+                                     ma->name);
                     return st;
                 }
             }
@@ -762,6 +756,7 @@ static enum anml_status plan_op(struct ex_plan *p, const struct mil_op *op, int3
         .outs = step->outs,
         .err = err,
         .planning = true,
+        .n_threads = p->n_threads,
     };
     enum anml_status st = def->infer(&call);
     if (st != ANML_OK) {
@@ -783,13 +778,14 @@ static enum anml_status plan_op(struct ex_plan *p, const struct mil_op *op, int3
 }
 
 enum anml_status anml__plan_build(const struct mil_program *prog, const struct mil_function *fn,
-                                  const struct ex_tensor *const *input_shapes, struct ex_plan **out,
-                                  struct anml_error *err) {
+                                  const struct ex_tensor *const *input_shapes, int32_t n_threads,
+                                  struct ex_plan **out, struct anml_error *err) {
     *out = NULL;
     struct ex_plan *p = anml__calloc(1, sizeof *p);
     if (!p) {
         return anml__err(err, ANML_E_NOMEM, NULL, "out of memory");
     }
+    p->n_threads = n_threads < 1 ? 1 : n_threads;
     p->prog = prog;
     p->fn = fn;
     p->arena = anml__arena_create();
