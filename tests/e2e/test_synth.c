@@ -18,6 +18,8 @@
  *    reference's top1-top2 gap is at least GAP_MIN (below it fp16 may legitimately flip); free
  *    generation (anml_session_generate) must equal the reference's greedy ids up to the first
  *    step with a smaller gap.
+ * 2b. For each fixture's configuration the synthesized programs have, function by function, the
+ *    genuine packages' op histograms (every op type and the const count).
  * 3. `anml synth --weights` on a fixture's checkpoint writes a model whose greedy ids equal the
  *    genuine fixture's fp16 reference ids (the genuine graphs, rebuilt by our writer).
  */
@@ -27,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coreml/program.h"
 #include "llm/reference.h"
 #include "llm/synth.h"
 #include "testutil.h"
@@ -470,6 +473,117 @@ static int print_summary(void **state) {
     return 0;
 }
 
+/* ---- 2b. the graphs: op for op the genuine ones ---- */
+
+/* Op-type counts of one function (constants included), as "type=count;" sorted by type. */
+static void histogram(const struct mil_function *fn, char *out, size_t cap) {
+    const char *types[128];
+    int counts[128], n = 0;
+    for (int32_t i = 0; i < fn->block.n_ops; i++) {
+        const char *t = fn->block.ops[i].type;
+        int k = 0;
+        while (k < n && strcmp(types[k], t) != 0) {
+            k++;
+        }
+        if (k == n && n < 128) {
+            types[n] = t;
+            counts[n++] = 0;
+        }
+        counts[k]++;
+    }
+    for (int a = 1; a < n; a++) { /* sort by name */
+        for (int b = a; b > 0 && strcmp(types[b - 1], types[b]) > 0; b--) {
+            const char *tt = types[b];
+            types[b] = types[b - 1];
+            types[b - 1] = tt;
+            int tc = counts[b];
+            counts[b] = counts[b - 1];
+            counts[b - 1] = tc;
+        }
+    }
+    size_t len = 0;
+    out[0] = '\0';
+    for (int k = 0; k < n && len < cap; k++) {
+        len += (size_t)snprintf(out + len, cap - len, "%s=%d;", types[k], counts[k]);
+    }
+}
+
+/* Synthesizes each fixture's configuration and compares, component by component and function
+ * by function, the op histogram (every op type and const count) with the genuine package. */
+static void graphs_fixture(const char *name, int32_t chunks, int32_t split, int32_t lut_ffn,
+                           int32_t lut_head) {
+    ANML_TEST_REQUIRE_SHARED();
+    char rel[512], path[4096];
+    struct anml_synth_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    snprintf(rel, sizeof rel, "fixtures/coreml/%s/hf_source/config.json", name);
+    struct anml_error err = { 0 };
+    assert_int_equal(anml__synth_config_from_hf(anml_test_shared_path(rel), &cfg, &err), ANML_OK);
+    cfg.context = 64;
+    cfg.batch = 8;
+    cfg.chunks = chunks;
+    cfg.split = split;
+    cfg.lut_ffn = lut_ffn;
+    cfg.lut_head = lut_head;
+    cfg.seed = 3;
+    char *dir = anml_test_tmpdir("synthg");
+    assert_int_equal(anml__synth_write(&cfg, NULL, dir, &err), ANML_OK);
+    char comps[8][128];
+    int nc = 0;
+    char lf[16] = "", lh[16] = "";
+    if (lut_ffn) {
+        snprintf(lf, sizeof lf, "_lut%d", (int)lut_ffn);
+    }
+    if (lut_head) {
+        snprintf(lh, sizeof lh, "_lut%d", (int)lut_head);
+    }
+    snprintf(comps[nc++], sizeof comps[0], "%s_embeddings", cfg.prefix);
+    snprintf(comps[nc++], sizeof comps[0], "%s_lm_head%s", cfg.prefix, lh);
+    for (int k = 0; k < chunks; k++) {
+        snprintf(comps[nc++], sizeof comps[0], "%s_FFN_PF%s_chunk_%02dof%02d", cfg.prefix, lf,
+                 k + 1, (int)chunks);
+    }
+    int compared = 0;
+    for (int i = 0; i < nc; i++) {
+        struct mil_program *g = NULL, *m = NULL;
+        snprintf(rel, sizeof rel, "fixtures/coreml/%s/model/%s.mlpackage", name, comps[i]);
+        if (anml__mil_load(anml_test_shared_path(rel), &g, &err) != ANML_OK) {
+            fail_msg("%s: %s", rel, err.msg);
+        }
+        snprintf(path, sizeof path, "%s/%s.mlmodelc", dir, comps[i]);
+        if (anml__mil_load(path, &m, &err) != ANML_OK) {
+            fail_msg("%s: %s", path, err.msg);
+        }
+        assert_int_equal(g->n_functions, m->n_functions);
+        for (int32_t f = 0; f < g->n_functions; f++) {
+            const struct mil_function *mf = anml__mil_find_function(m, g->functions[f].name);
+            if (!mf) {
+                fail_msg("%s: no function %s", comps[i], g->functions[f].name);
+            }
+            char hg[4096], hm[4096];
+            histogram(&g->functions[f], hg, sizeof hg);
+            histogram(mf, hm, sizeof hm);
+            if (strcmp(hg, hm) != 0) {
+                fail_msg("%s %s:\n genuine %s\n synth   %s", comps[i], g->functions[f].name, hg,
+                         hm);
+            }
+            compared++;
+        }
+        anml__mil_program_free(g);
+        anml__mil_program_free(m);
+    }
+    print_message("%s: %d functions have the genuine op histograms\n", name, compared);
+    free(dir);
+}
+
+static void test_graphs_match_genuine(void **s) {
+    (void)s;
+    graphs_fixture("qwen3-tiny-fp16", 1, 2, 0, 0);
+    graphs_fixture("qwen3-tiny-lut", 2, 16, 4, 8);
+    graphs_fixture("qwen25-tiny-lut8", 1, 2, 8, 8);
+    graphs_fixture("llama-tiny", 1, 8, 0, 0);
+}
+
 /* ---- 3. the fixtures' checkpoints through `anml synth --weights` ---- */
 
 static void weights_fixture(const char *name, const char *arch_flags, const char *variant) {
@@ -564,9 +678,9 @@ int main(void) {
         cmocka_unit_test(test_ref_qwen25_tiny_lut8), cmocka_unit_test(test_ref_llama_tiny),
         cmocka_unit_test(test_ref_quirk_matters),    cmocka_unit_test(test_synth_qwen3),
         cmocka_unit_test(test_synth_qwen2),          cmocka_unit_test(test_synth_llama),
-        cmocka_unit_test(test_synth_variants),       cmocka_unit_test(test_weights_qwen3_fp16),
-        cmocka_unit_test(test_weights_qwen3_chunks), cmocka_unit_test(test_weights_qwen25),
-        cmocka_unit_test(test_weights_llama),
+        cmocka_unit_test(test_synth_variants),       cmocka_unit_test(test_graphs_match_genuine),
+        cmocka_unit_test(test_weights_qwen3_fp16),   cmocka_unit_test(test_weights_qwen3_chunks),
+        cmocka_unit_test(test_weights_qwen25),       cmocka_unit_test(test_weights_llama),
     };
     return cmocka_run_group_tests(tests, NULL, print_summary);
 }
