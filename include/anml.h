@@ -241,6 +241,27 @@ ANML_API enum anml_status anml_context_create(const struct anml_program *prog, c
                                               struct anml_context **out, struct anml_error *err);
 ANML_API void anml_context_free(struct anml_context *ctx);
 
+/* Options of anml_context_create_ex; anml_context_create uses the defaults. */
+struct anml_context_params {
+    uint32_t size; /* sizeof(struct anml_context_params), for ABI growth */
+    /* Threads a run uses, the calling thread included: conv, linear and matmul split their output
+     * rows across them. 0 (the default) = the number of online cores; 1 = the calling thread
+     * only. Each output element is computed by one thread in a fixed order, so results are
+     * bit-identical for every thread count. The context owns n_threads - 1 worker threads; they
+     * start on the first run that has an op large enough to split (so a context of small ops
+     * never creates one) and end with anml_context_free. */
+    int32_t n_threads;
+};
+
+/* Defaults for anml_context_create_ex. Thread-safety: safe. */
+ANML_API struct anml_context_params anml_context_params_default(void);
+
+/* As anml_context_create, with options (params may be NULL: defaults).
+ * Ownership: caller frees with anml_context_free. Thread-safety: safe. */
+ANML_API enum anml_status anml_context_create_ex(const struct anml_program *prog, const char *fn,
+                                                 const struct anml_context_params *params,
+                                                 struct anml_context **out, struct anml_error *err);
+
 /* Runs the function. `inputs` must name every function input once, with the declared dtype and
  * a shape the function accepts (a different shape among the allowed ones re-plans, which
  * allocates). `state` must hold every state buffer the function declares (see
@@ -279,6 +300,10 @@ struct anml_model_params {
      * hash of the zip's device, inode, size and mtime), so one unzip_dir can serve several
      * models; NULL = next to the zip, as <name>.mlmodelc/ (what unzipping in place gives). */
     const char *unzip_dir;
+    /* Threads each session of this model runs with (the calling thread included); one pool of
+     * them per session serves all its components. 0 (the default) = the number of online cores;
+     * 1 = single-threaded. Results do not depend on it (see anml_context_params). */
+    int32_t n_threads;
 };
 
 /* Defaults for anml_model_load. Thread-safety: safe. */

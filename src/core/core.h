@@ -154,4 +154,28 @@ static inline uint64_t anml__le64(const uint8_t *p) {
     return (uint64_t)anml__le32(p) | ((uint64_t)anml__le32(p + 4) << 32);
 }
 
+/* ---- thread pool (threadpool.c) ----
+ * A fixed set of persistent worker threads that run one task at a time: anml__threadpool_run()
+ * calls fn(arg, ith, nth) once on each of the pool's nth threads (the caller is ith 0) and
+ * returns when all calls have returned, so consecutive runs are separated by a barrier. Kernels
+ * split their output rows statically by (ith, nth).
+ *
+ * Ownership: a context owns its pool, or borrows its session's pool (one pool serves every
+ * context of a session, which runs them one at a time). Workers start on the first run that
+ * uses them (a pool that only ever sees small ops never creates a thread); if a thread cannot be
+ * created the pool keeps running with the threads it has, which changes speed, not results.
+ * Workers wait by spinning briefly, then sleep on a condition variable.
+ * Thread-safety: one caller at a time per pool; fn may be called from any of the threads. */
+struct anml_threadpool;
+typedef void (*anml_task_fn)(void *arg, int32_t ith, int32_t nth);
+/* n_threads <= 0: the number of online cores. NULL on out of memory. */
+struct anml_threadpool *anml__threadpool_create(int32_t n_threads);
+void anml__threadpool_free(struct anml_threadpool *tp); /* joins the workers; NULL is a no-op */
+/* Threads a run uses (1 for NULL). */
+int32_t anml__threadpool_size(const struct anml_threadpool *tp);
+/* Runs fn on every thread (only on the caller when tp is NULL or has one thread). */
+void anml__threadpool_run(struct anml_threadpool *tp, anml_task_fn fn, void *arg);
+/* Number of online cores (at least 1). */
+int32_t anml__n_cores(void);
+
 #endif /* ANML_CORE_H */

@@ -143,6 +143,8 @@ enum anml_status anml__plan_run(struct ex_plan *p, const struct anml_named_tenso
             .planning = false,
             .scratch = step->scratch_size ? p->act_mem + step->scratch_off : NULL,
             .scratch_size = step->scratch_size,
+            .n_threads = p->n_threads,
+            .pool = p->pool,
         };
         enum anml_status st = step->def->run(&call);
         if (st != ANML_OK) {

@@ -43,6 +43,8 @@ struct ex_plan {
     int32_t n_alias;
     int32_t *alias_val;
     int32_t *alias_state;
+    int32_t n_threads;            /* planned for (per-thread scratch) */
+    struct anml_threadpool *pool; /* borrowed from the context; NULL = single-threaded */
 };
 
 /* Runs a built plan: binds inputs (zero-copy) and state buffers, then every step. */

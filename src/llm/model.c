@@ -1427,6 +1427,7 @@ enum anml_status anml_model_load(const char *dir, const struct anml_model_params
         anml__free(m);
         return anml__err(err, ANML_E_NOMEM, dir, "out of memory");
     }
+    m->n_threads = p.n_threads > 0 ? p.n_threads : anml__n_cores();
     struct meta *meta = anml__calloc(1, sizeof *meta);
     char *meta_path = anml__path_join(dir, "meta.yaml");
     enum anml_status st =

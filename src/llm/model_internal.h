@@ -31,6 +31,7 @@ struct anml_model {
     char *state_name;
     int32_t state_rank;
     int64_t state_shape[ANML_MAX_DIMS];
+    int32_t n_threads; /* per session (anml_model_params.n_threads, resolved) */
 };
 
 #endif

@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "exec/exec.h"
 #include "llm/model_internal.h"
 
 struct anml_session {
     const struct anml_model *m;
     struct anml_state *state;
+    struct anml_threadpool *pool; /* shared by all the session's contexts (run one at a time) */
     struct anml_context *emb, *head;
     struct anml_context *infer[ANML_MAX_CHUNKS], *prefill[ANML_MAX_CHUNKS];
     int32_t *tokens;  /* context tokens */
@@ -42,6 +44,7 @@ void anml_session_free(struct anml_session *s) {
     }
     anml_context_free(s->emb);
     anml_context_free(s->head);
+    anml__threadpool_free(s->pool);
     anml_state_free(s->state);
     anml__free(s->tokens);
     anml__free(s->ids);
@@ -60,21 +63,24 @@ enum anml_status anml_session_create(const struct anml_model *m, struct anml_ses
     }
     s->m = m;
     enum anml_status st = anml_state_create(&s->state, err);
-    if (st == ANML_OK) {
-        st = anml_context_create(m->emb, NULL, &s->emb, err);
+    if (st == ANML_OK && m->n_threads > 1 && !(s->pool = anml__threadpool_create(m->n_threads))) {
+        st = anml__err(err, ANML_E_NOMEM, NULL, "out of memory");
     }
     if (st == ANML_OK) {
-        st = anml_context_create(m->head, NULL, &s->head, err);
+        st = anml__context_create_pooled(m->emb, NULL, s->pool, &s->emb, err);
+    }
+    if (st == ANML_OK) {
+        st = anml__context_create_pooled(m->head, NULL, s->pool, &s->head, err);
     }
     for (int32_t i = 0; st == ANML_OK && i < m->n_chunks; i++) {
         const struct anml_chunk *c = &m->chunks[i];
-        st = anml_context_create(c->prog, c->infer_fn, &s->infer[i], err);
+        st = anml__context_create_pooled(c->prog, c->infer_fn, s->pool, &s->infer[i], err);
         if (st == ANML_OK) {
             st = anml_state_add_program(s->state, c->prog, c->infer_fn, err);
         }
         if (st == ANML_OK && c->prefill_fn) {
             const struct anml_program *pp = c->prefill_prog ? c->prefill_prog : c->prog;
-            st = anml_context_create(pp, c->prefill_fn, &s->prefill[i], err);
+            st = anml__context_create_pooled(pp, c->prefill_fn, s->pool, &s->prefill[i], err);
             if (st == ANML_OK) {
                 st = anml_state_add_program(s->state, pp, c->prefill_fn, err);
             }

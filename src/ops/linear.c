@@ -11,6 +11,12 @@
  * whatever the number of tokens, and never exists as a full fp32 copy. Activations are small by
  * comparison and are converted to fp32 (transposed where that makes the dots contiguous) once per
  * run. All sums accumulate in fp32 and each output element is rounded once to the output dtype.
+ *
+ * The arithmetic is done by the dispatched kernels (kernels.h): a fused decode + dot per weight
+ * row for one token, a decoded panel of rows times all tokens (a GEMM) otherwise. conv 1x1,
+ * linear and matmul split their output rows statically across the context's threads; every
+ * output element is computed by exactly one thread in a fixed order, so the thread count never
+ * changes a result.
  */
 #include <math.h>
 #include <string.h>
@@ -18,6 +24,14 @@
 #include "coreml/constexpr.h"
 #include "exec/exec.h"
 #include "kernels/kernels.h"
+
+/* Below this many multiply-adds an op runs on the calling thread alone (handing work to the pool
+ * costs about a microsecond). */
+#define PAR_MIN_MACS 32768
+/* Weight rows decoded per panel on the GEMM path (a multiple of 8, the row split granule). */
+#define PANEL_ROWS 16
+/* Activation rows converted per block by matmul's streaming paths. */
+#define MM_YBLOCK 64
 
 /* ---- scratch carving ----
  * infer and run carve the same sequence of fp32 buffers: in infer (base NULL) only the total is
@@ -77,16 +91,119 @@ static void load_f32(const struct ex_tensor *t, int64_t first, int64_t n, float 
     }
 }
 
-/* dst[j * rows + i] = t[off + i * cols + j] in fp32, using `tmp` (cols floats) for one source
- * row at a time so that the dtype conversion stays out of the scatter loop. */
-static void load_transposed_f32(const struct ex_tensor *t, int64_t off, int64_t rows, int64_t cols,
-                                float *dst, float *tmp) {
+/* dst[j * rows + i] = t[off + i * ld + j] in fp32 (i < rows, j < cols), using `tmp` (cols
+ * floats) for one source row at a time so that the dtype conversion stays out of the scatter
+ * loop. */
+static void load_transposed_ld_f32(const struct ex_tensor *t, int64_t off, int64_t rows,
+                                   int64_t cols, int64_t ld, float *dst, float *tmp) {
     for (int64_t i = 0; i < rows; i++) {
-        load_f32(t, off + i * cols, cols, tmp);
+        load_f32(t, off + i * ld, cols, tmp);
         for (int64_t j = 0; j < cols; j++) {
             dst[j * rows + i] = tmp[j];
         }
     }
+}
+
+static void load_transposed_f32(const struct ex_tensor *t, int64_t off, int64_t rows, int64_t cols,
+                                float *dst, float *tmp) {
+    load_transposed_ld_f32(t, off, rows, cols, cols, dst, tmp);
+}
+
+/* ---- threads ---- */
+
+/* Rows [*r0, *r1) of n for thread ith of nth, split in blocks of `granule` rows. */
+static void split_rows(int64_t n, int64_t granule, int32_t ith, int32_t nth, int64_t *r0,
+                       int64_t *r1) {
+    int64_t blocks = (n + granule - 1) / granule;
+    int64_t b0 = blocks * ith / nth, b1 = blocks * (ith + 1) / nth;
+    *r0 = b0 * granule < n ? b0 * granule : n;
+    *r1 = b1 * granule < n ? b1 * granule : n;
+}
+
+/* The pool for an op of `macs` multiply-adds: none for small ones. */
+static struct anml_threadpool *pool_for(const struct ex_call *c, double macs) {
+    return macs >= (double)PAR_MIN_MACS ? c->pool : NULL;
+}
+
+/* Floats per thread for a per-thread scratch of n floats (64-byte multiples). */
+static int64_t per_thread(int64_t n) {
+    return (n + 15) / 16 * 16;
+}
+
+/* ---- weight rows ---- */
+
+/* The kernels' view of a constant weight of `rows` rows of k elements (conv [Cout, Cin/groups,
+ * 1, 1], linear [Dout, Din]), when its format has kernels: dense fp16, or a LUT weight with fp16
+ * tables of 16, 64 or 256 entries, scalar entries (vector_size 1) and one table per group of
+ * whole rows (the ANEMLL layout). Anything else is decoded row by row with load_f32. */
+static bool weight_rows(const struct ex_tensor *w, int64_t rows, int64_t k, struct anml_wrows *wr) {
+    memset(wr, 0, sizeof *wr);
+    wr->k = k;
+    const struct anml_lut_weight *l = w->lut;
+    if (!l) {
+        if (w->dtype != ANML_DTYPE_F16 || !w->data || w->numel != rows * k) {
+            return false;
+        }
+        wr->fmt = ANML_WFMT_F16;
+        wr->f16 = w->data;
+        wr->ld = k;
+        return true;
+    }
+    int bits = l->index_bits;
+    if (l->lut_dtype != ANML_DTYPE_F16 || l->vector_size != 1 || l->numel != rows * k ||
+        l->shape[0] != rows || (bits != 4 && bits != 6 && bits != 8) ||
+        (!l->indices_packed && bits != 8) || l->n_entries != ((int64_t)1 << bits) ||
+        l->group[0] < 1) {
+        return false;
+    }
+    for (int32_t d = 1; d < l->rank; d++) {
+        if (l->lut_shape[d] != 1) {
+            return false;
+        }
+    }
+    wr->fmt = ANML_WFMT_LUT;
+    wr->idx = l->indices;
+    wr->bits = bits;
+    wr->lut = l->lut;
+    wr->rows_per_table = l->group[0];
+    return true;
+}
+
+/* A constant weight matrix and how the kernels read it. */
+struct wjob {
+    const struct anml_kernels *kt;
+    const struct ex_tensor *w;
+    struct anml_wrows wr;
+    bool fast; /* wr is valid */
+    int64_t k;
+};
+
+static void wjob_init(struct wjob *j, const struct ex_tensor *w, int64_t rows, int64_t k) {
+    j->kt = anml__kernels();
+    j->w = w;
+    j->k = k;
+    j->fast = weight_rows(w, rows, k, &j->wr);
+}
+
+/* y[(r - r0) * rs + jx * cs] = W[r] . x[jx * ldx ..] for r in [r0, r1) (at most PANEL_ROWS rows)
+ * and jx < n. One activation column: a fused decode + dot per row; more: the rows decoded once
+ * into `panel` (PANEL_ROWS x k floats), then a GEMM against every column. */
+static void wjob_rows(const struct wjob *j, int64_t r0, int64_t r1, const float *x, int64_t ldx,
+                      int64_t n, float *panel, float *y, int64_t rs, int64_t cs) {
+    int64_t k = j->k;
+    if (n == 1 && rs == 1 && j->fast) {
+        anml__kern_matvec(j->kt, &j->wr)(&j->wr, r0, r1, x, y);
+        return;
+    }
+    const float *a = panel;
+    if (j->fast) {
+        anml__kern_decode(j->kt, &j->wr)(&j->wr, r0, r1, panel);
+    } else if (j->w->dtype == ANML_DTYPE_F32 && j->w->data) {
+        a = (const float *)j->w->data + r0 * k;
+    } else {
+        load_f32(j->w, r0 * k, (r1 - r0) * k, panel);
+    }
+    j->kt->gemm_f32(a, k, r1 - r0, x, ldx, n, k, y, rs, cs);
 }
 
 static bool is_const(const struct ex_tensor *t) {
@@ -365,12 +482,23 @@ static enum anml_status conv_geometry(struct ex_call *c, struct conv_geom *g, bo
 }
 
 /* Scratch of a conv: x in fp32 (transposed to [N, D, Cin] for the pointwise path), one weight
- * row, one output row. */
-static void conv_carve(struct carve *cv, const struct conv_geom *g, float **xf, float **wrow,
-                       float **orow) {
+ * row, one output row; for the pointwise path without groups, per thread a weight panel
+ * [PANEL_ROWS, Cin] and its outputs [PANEL_ROWS, D] (*thr, n_threads blocks of
+ * pw_thread_floats). */
+static bool conv_threaded(const struct conv_geom *g) {
+    return g->pointwise && g->groups == 1;
+}
+
+static int64_t pw_thread_floats(const struct conv_geom *g) {
+    return per_thread(PANEL_ROWS * g->cin + PANEL_ROWS * g->out_sp);
+}
+
+static void conv_carve(struct carve *cv, const struct conv_geom *g, int32_t n_threads, float **xf,
+                       float **wrow, float **orow, float **thr) {
     *xf = carve_f32(cv, g->n * g->cin * g->in_sp);
     *wrow = carve_f32(cv, g->cin_g * g->k_sp);
     *orow = carve_f32(cv, g->out_sp > g->in_sp ? g->out_sp : g->in_sp);
+    *thr = conv_threaded(g) ? carve_f32(cv, n_threads * pw_thread_floats(g)) : NULL;
 }
 
 static enum anml_status conv_infer(struct ex_call *c, bool transpose) {
@@ -394,8 +522,8 @@ static enum anml_status conv_infer(struct ex_call *c, bool transpose) {
     }
     ex_set_shape(c->outs[0], x->dtype, x->rank, shape);
     struct carve cv = { 0 };
-    float *xf, *wrow, *orow;
-    conv_carve(&cv, &g, &xf, &wrow, &orow);
+    float *xf, *wrow, *orow, *thr;
+    conv_carve(&cv, &g, c->n_threads, &xf, &wrow, &orow, &thr);
     return carve_request(c, &cv);
 }
 
@@ -444,6 +572,40 @@ static void conv_direct_row(const struct conv_geom *g, const float *xn, const fl
     }
 }
 
+/* The pointwise conv without groups: out[n, o, p] = bias[o] + W[o] . xt[n][p], output channels
+ * split across threads. */
+struct pw_task {
+    const struct conv_geom *g;
+    struct wjob wj;
+    const struct ex_tensor *b;
+    struct ex_tensor *out;
+    const float *xt; /* [N][D][Cin] */
+    float *thr;      /* per-thread panels */
+};
+
+static void pw_run(void *arg, int32_t ith, int32_t nth) {
+    const struct pw_task *t = arg;
+    const struct conv_geom *g = t->g;
+    int64_t r0, r1, T = g->out_sp;
+    split_rows(g->cout, 8, ith, nth, &r0, &r1);
+    float *panel = t->thr + ith * pw_thread_floats(g);
+    float *ybuf = panel + PANEL_ROWS * g->cin;
+    for (int64_t o = r0; o < r1; o += PANEL_ROWS) {
+        int64_t rows = r1 - o < PANEL_ROWS ? r1 - o : PANEL_ROWS;
+        for (int64_t n = 0; n < g->n; n++) {
+            wjob_rows(&t->wj, o, o + rows, t->xt + n * T * g->cin, g->cin, T, panel, ybuf, T, 1);
+            for (int64_t r = 0; r < rows; r++) {
+                float *yr = ybuf + r * T;
+                float bias = t->b ? ex_get_f32(t->b, o + r) : 0.0f;
+                for (int64_t j = 0; j < T; j++) {
+                    yr[j] += bias;
+                }
+                ex_from_f32(t->out, (n * g->cout + o + r) * T, T, yr);
+            }
+        }
+    }
+}
+
 static enum anml_status run_conv(struct ex_call *c) {
     struct conv_geom g;
     enum anml_status st = conv_geometry(c, &g, false);
@@ -455,15 +617,26 @@ static enum anml_status run_conv(struct ex_call *c) {
     const struct ex_tensor *b = ex_in(c, "bias");
     struct ex_tensor *out = c->outs[0];
     struct carve cv = carve_run(c);
-    float *xf, *wrow, *orow;
-    conv_carve(&cv, &g, &xf, &wrow, &orow);
+    float *xf, *wrow, *orow, *thr;
+    conv_carve(&cv, &g, c->n_threads, &xf, &wrow, &orow, &thr);
     ANML_ASSERT(cv.used <= c->scratch_size);
 
     if (g.pointwise) {
         /* xt[n][p][ci]: each output position's input channels contiguous for the dots */
         for (int64_t n = 0; n < g.n; n++) {
-            load_transposed_f32(x, n * g.cin * g.in_sp, g.cin, g.in_sp, xf + n * g.in_sp * g.cin,
-                                orow);
+            if (g.in_sp == 1) {
+                load_f32(x, n * g.cin, g.cin, xf + n * g.cin);
+            } else {
+                load_transposed_f32(x, n * g.cin * g.in_sp, g.cin, g.in_sp,
+                                    xf + n * g.in_sp * g.cin, orow);
+            }
+        }
+        if (conv_threaded(&g)) {
+            struct pw_task t = { .g = &g, .b = b, .out = out, .xt = xf, .thr = thr };
+            wjob_init(&t.wj, w, g.cout, g.cin);
+            double macs = (double)g.n * (double)g.cout * (double)g.cin * (double)g.out_sp;
+            anml__threadpool_run(pool_for(c, macs), pw_run, &t);
+            return ANML_OK;
         }
     } else {
         ex_to_f32(x, 0, x->numel, xf);
@@ -540,8 +713,8 @@ static enum anml_status run_conv_transpose(struct ex_call *c) {
     const struct ex_tensor *w = ex_in(c, "weight");
     const struct ex_tensor *b = ex_in(c, "bias");
     struct carve cv = carve_run(c);
-    float *xf, *wrow, *orow;
-    conv_carve(&cv, &g, &xf, &wrow, &orow);
+    float *xf, *wrow, *orow, *thr;
+    conv_carve(&cv, &g, c->n_threads, &xf, &wrow, &orow, &thr);
     ANML_ASSERT(cv.used <= c->scratch_size);
     ex_to_f32(x, 0, x->numel, xf);
     for (int64_t o = 0; o < g.cout; o++) {
@@ -621,11 +794,32 @@ static enum anml_status linear_check(struct ex_call *c, struct linear_geom *g) {
     return ANML_OK;
 }
 
-static void linear_carve(struct carve *cv, const struct linear_geom *g, float **xf, float **wrow,
-                         float **of) {
+/* x in fp32 [M, Din], per thread a weight panel [PANEL_ROWS, Din], the outputs [M, Dout]. */
+static void linear_carve(struct carve *cv, const struct linear_geom *g, int32_t n_threads,
+                         float **xf, float **panels, float **of) {
     *xf = carve_f32(cv, g->m * g->din);
-    *wrow = carve_f32(cv, g->din);
+    *panels = carve_f32(cv, n_threads * per_thread(PANEL_ROWS * g->din));
     *of = carve_f32(cv, g->m * g->dout);
+}
+
+struct linear_task {
+    const struct linear_geom *g;
+    struct wjob wj;
+    const float *xf;
+    float *panels, *of;
+};
+
+static void linear_run_rows(void *arg, int32_t ith, int32_t nth) {
+    const struct linear_task *t = arg;
+    const struct linear_geom *g = t->g;
+    int64_t r0, r1;
+    split_rows(g->dout, 8, ith, nth, &r0, &r1);
+    float *panel = t->panels + ith * per_thread(PANEL_ROWS * g->din);
+    for (int64_t o = r0; o < r1; o += PANEL_ROWS) {
+        int64_t rows = r1 - o < PANEL_ROWS ? r1 - o : PANEL_ROWS;
+        /* of[m][o]: rows of W are columns of of */
+        wjob_rows(&t->wj, o, o + rows, t->xf, g->din, g->m, panel, t->of + o, 1, g->dout);
+    }
 }
 
 static enum anml_status infer_linear(struct ex_call *c) {
@@ -647,8 +841,8 @@ static enum anml_status infer_linear(struct ex_call *c) {
         return ANML_OK;
     }
     struct carve cv = { 0 };
-    float *xf, *wrow, *of;
-    linear_carve(&cv, &g, &xf, &wrow, &of);
+    float *xf, *panels, *of;
+    linear_carve(&cv, &g, c->n_threads, &xf, &panels, &of);
     return carve_request(c, &cv);
 }
 
@@ -677,13 +871,15 @@ static enum anml_status run_linear(struct ex_call *c) {
         return ANML_OK;
     }
     struct carve cv = carve_run(c);
-    float *xf, *wrow, *of;
-    linear_carve(&cv, &g, &xf, &wrow, &of);
+    float *xf, *panels, *of;
+    linear_carve(&cv, &g, c->n_threads, &xf, &panels, &of);
     ANML_ASSERT(cv.used <= c->scratch_size);
     ex_to_f32(x, 0, g.m * g.din, xf);
+    struct linear_task t = { .g = &g, .xf = xf, .panels = panels, .of = of };
+    wjob_init(&t.wj, w, g.dout, g.din);
+    double macs = (double)g.m * (double)g.dout * (double)g.din;
+    anml__threadpool_run(pool_for(c, macs), linear_run_rows, &t);
     for (int64_t o = 0; o < g.dout; o++) {
-        load_f32(w, o * g.din, g.din, wrow);
-        anml__ref_dot_rows_f32(wrow, xf, g.din, g.din, g.m, of + o, g.dout);
         if (b) {
             float bias = ex_get_f32(b, o);
             for (int64_t m = 0; m < g.m; m++) {
@@ -790,13 +986,109 @@ static enum anml_status matmul_check(struct ex_call *c, struct matmul_geom *g,
     return ANML_OK;
 }
 
-static void matmul_carve(struct carve *cv, const struct matmul_geom *g, float **panel, float **row,
-                         float **of) {
+/* Per thread: the panel (X_eff rows [M, K], or Y_eff transposed [N, K] when x is streamed), a
+ * row buffer (MM_YBLOCK rows of K when y rows are dotted in blocks, else one row) and the
+ * outputs [M, N]; *per receives the floats of one thread's block. */
+static void matmul_carve(struct carve *cv, const struct matmul_geom *g, int32_t n_threads,
+                         float **scr, int64_t *per) {
     int64_t r = g->k > g->m ? g->k : g->m;
     r = r > g->n ? r : g->n;
-    *panel = carve_f32(cv, g->stream_x ? g->n * g->k : g->m * g->k);
-    *row = carve_f32(cv, r);
-    *of = carve_f32(cv, g->m * g->n);
+    if (!g->stream_x && g->ty) {
+        r = r > MM_YBLOCK * g->k ? r : MM_YBLOCK * g->k;
+    }
+    int64_t panel = g->stream_x ? g->n * g->k : g->m * g->k;
+    *per = per_thread(panel) + per_thread(r) + per_thread(g->m * g->n);
+    *scr = carve_f32(cv, n_threads * *per);
+}
+
+struct mm_task {
+    const struct matmul_geom *g;
+    const struct ex_tensor *x, *y;
+    struct ex_tensor *out;
+    const struct anml_kernels *kt;
+    float *scr;
+    int64_t per;
+};
+
+/* Output rows [i0, i1) of batch element b. */
+static void mm_segment(const struct mm_task *t, int64_t b, int64_t i0, int64_t i1, float *panel,
+                       float *row, float *of) {
+    const struct matmul_geom *g = t->g;
+    const struct ex_tensor *x = t->x, *y = t->y;
+    const struct anml_kernels *kt = t->kt;
+    int64_t M = g->m, K = g->k, N = g->n, mi = i1 - i0;
+    int64_t xo = bcast_index(g->ob, g->obr, b, g->xb, g->xbr) * M * K;
+    int64_t yo = bcast_index(g->ob, g->obr, b, g->yb, g->ybr) * K * N;
+    if (!g->stream_x) {
+        /* panel = X_eff rows [i0, i1) [mi][K]; y streamed */
+        if (g->tx) {
+            load_transposed_ld_f32(x, xo + i0, K, mi, M, panel, row);
+        } else {
+            load_f32(x, xo + i0 * K, mi * K, panel);
+        }
+        if (g->ty) { /* y rows are Y_eff columns: dot form, MM_YBLOCK columns at a time */
+            for (int64_t j = 0; j < N; j += MM_YBLOCK) {
+                int64_t nj = N - j < MM_YBLOCK ? N - j : MM_YBLOCK;
+                load_f32(y, yo + j * K, nj * K, row);
+                kt->gemm_f32(panel, K, mi, row, K, nj, K, of + j, N, 1);
+            }
+        } else { /* y rows are Y_eff rows: rank-1 updates */
+            memset(of, 0, (size_t)(mi * N) * sizeof(float));
+            for (int64_t k = 0; k < K; k++) {
+                load_f32(y, yo + k * N, N, row);
+                for (int64_t i = 0; i < mi; i++) {
+                    kt->axpy_f32(N, panel[i * K + k], row, of + i * N);
+                }
+            }
+        }
+    } else {
+        /* panel = Y_eff transposed, [N][K]; x streamed */
+        if (g->ty) {
+            load_f32(y, yo, N * K, panel);
+        } else {
+            load_transposed_f32(y, yo, K, N, panel, row);
+        }
+        if (!g->tx) {
+            for (int64_t i = 0; i < mi; i++) {
+                load_f32(x, xo + (i0 + i) * K, K, row);
+                kt->gemm_f32(row, K, 1, panel, K, N, K, of + i * N, 0, 1);
+            }
+        } else {
+            memset(of, 0, (size_t)(mi * N) * sizeof(float));
+            for (int64_t k = 0; k < K; k++) {
+                load_f32(x, xo + k * M + i0, mi, row);
+                for (int64_t i = 0; i < mi; i++) {
+                    for (int64_t j = 0; j < N; j++) {
+                        of[i * N + j] += row[i] * panel[j * K + k];
+                    }
+                }
+            }
+        }
+    }
+    ex_from_f32(t->out, (b * M + i0) * N, mi * N, of);
+}
+
+/* Output rows of all batch elements, flattened to n_batch * M, split across threads. */
+static void mm_run(void *arg, int32_t ith, int32_t nth) {
+    const struct mm_task *t = arg;
+    const struct matmul_geom *g = t->g;
+    int64_t per = t->per, M = g->m;
+    float *panel = t->scr + ith * per;
+    float *row = panel + per_thread(g->stream_x ? g->n * g->k : g->m * g->k);
+    int64_t r = g->k > g->m ? g->k : g->m;
+    r = r > g->n ? r : g->n;
+    if (!g->stream_x && g->ty) {
+        r = r > MM_YBLOCK * g->k ? r : MM_YBLOCK * g->k;
+    }
+    float *of = row + per_thread(r);
+    int64_t f0, f1;
+    split_rows(g->n_batch * M, 1, ith, nth, &f0, &f1);
+    while (f0 < f1 && M > 0) {
+        int64_t b = f0 / M, i0 = f0 % M;
+        int64_t i1 = M < i0 + (f1 - f0) ? M : i0 + (f1 - f0);
+        mm_segment(t, b, i0, i1, panel, row, of);
+        f0 += i1 - i0;
+    }
 }
 
 static enum anml_status infer_matmul(struct ex_call *c) {
@@ -826,8 +1118,9 @@ static enum anml_status infer_matmul(struct ex_call *c) {
         return ANML_OK;
     }
     struct carve cv = { 0 };
-    float *panel, *row, *of;
-    matmul_carve(&cv, &g, &panel, &row, &of);
+    float *scr;
+    int64_t per;
+    matmul_carve(&cv, &g, c->n_threads, &scr, &per);
     return carve_request(c, &cv);
 }
 
@@ -866,60 +1159,11 @@ static enum anml_status run_matmul(struct ex_call *c) {
         return ANML_OK;
     }
     struct carve cv = carve_run(c);
-    float *panel, *row, *of;
-    matmul_carve(&cv, &g, &panel, &row, &of);
+    struct mm_task t = { .g = &g, .x = x, .y = y, .out = out, .kt = anml__kernels() };
+    matmul_carve(&cv, &g, c->n_threads, &t.scr, &t.per);
     ANML_ASSERT(cv.used <= c->scratch_size);
-    int64_t M = g.m, K = g.k, N = g.n;
-    for (int64_t b = 0; b < g.n_batch; b++) {
-        int64_t xo = bcast_index(g.ob, g.obr, b, g.xb, g.xbr) * M * K;
-        int64_t yo = bcast_index(g.ob, g.obr, b, g.yb, g.ybr) * K * N;
-        if (!g.stream_x) {
-            /* panel = X_eff [M][K]; y streamed */
-            if (g.tx) {
-                load_transposed_f32(x, xo, K, M, panel, row);
-            } else {
-                load_f32(x, xo, M * K, panel);
-            }
-            if (g.ty) { /* y rows are Y_eff columns: dot form */
-                for (int64_t j = 0; j < N; j++) {
-                    load_f32(y, yo + j * K, K, row);
-                    anml__ref_dot_rows_f32(row, panel, K, K, M, of + j, N);
-                }
-            } else { /* y rows are Y_eff rows: rank-1 updates */
-                memset(of, 0, (size_t)(M * N) * sizeof(float));
-                for (int64_t k = 0; k < K; k++) {
-                    load_f32(y, yo + k * N, N, row);
-                    for (int64_t i = 0; i < M; i++) {
-                        anml__ref_axpy_f32(N, panel[i * K + k], row, of + i * N);
-                    }
-                }
-            }
-        } else {
-            /* panel = Y_eff transposed, [N][K]; x streamed */
-            if (g.ty) {
-                load_f32(y, yo, N * K, panel);
-            } else {
-                load_transposed_f32(y, yo, K, N, panel, row);
-            }
-            if (!g.tx) {
-                for (int64_t i = 0; i < M; i++) {
-                    load_f32(x, xo + i * K, K, row);
-                    anml__ref_dot_rows_f32(row, panel, K, K, N, of + i * N, 1);
-                }
-            } else {
-                memset(of, 0, (size_t)(M * N) * sizeof(float));
-                for (int64_t k = 0; k < K; k++) {
-                    load_f32(x, xo + k * M, M, row);
-                    for (int64_t i = 0; i < M; i++) {
-                        for (int64_t j = 0; j < N; j++) {
-                            of[i * N + j] += row[i] * panel[j * K + k];
-                        }
-                    }
-                }
-            }
-        }
-        ex_from_f32(out, b * M * N, M * N, of);
-    }
+    double macs = (double)g.n_batch * (double)g.m * (double)g.n * (double)g.k;
+    anml__threadpool_run(pool_for(c, macs), mm_run, &t);
     return ANML_OK;
 }
 
