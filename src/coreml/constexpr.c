@@ -516,6 +516,15 @@ static enum anml_status cx_check_index_range(struct cx_ctx *c, const struct cx_t
     if (t->packed) {
         return ANML_OK;
     }
+    /* Unsigned values of a dtype whose whole range is valid need no look: the readers keep every
+     * element inside its dtype, and touching each index of a large weight at load time would pull
+     * the whole mapped file into memory. */
+    int bits = anml_dtype_bits(t->dtype);
+    bool is_unsigned = t->dtype == ANML_DTYPE_UINT8 || (anml__dtype_is_subbyte(t->dtype) &&
+                                                        t->dtype != ANML_DTYPE_INT4);
+    if (is_unsigned && bits > 0 && bits < 63 && limit >= (INT64_C(1) << bits)) {
+        return ANML_OK;
+    }
     for (int64_t i = 0; i < t->numel; i++) {
         int64_t v = cx_int(t, i);
         if (v < 0 || v >= limit) {
