@@ -516,13 +516,10 @@ static enum anml_status cx_check_index_range(struct cx_ctx *c, const struct cx_t
     if (t->packed) {
         return ANML_OK;
     }
-    /* Unsigned values of a dtype whose whole range is valid need no look: the readers keep every
-     * element inside its dtype, and touching each index of a large weight at load time would pull
-     * the whole mapped file into memory. */
-    int bits = anml_dtype_bits(t->dtype);
-    bool is_unsigned = t->dtype == ANML_DTYPE_UINT8 || (anml__dtype_is_subbyte(t->dtype) &&
-                                                        t->dtype != ANML_DTYPE_INT4);
-    if (is_unsigned && bits > 0 && bits < 63 && limit >= (INT64_C(1) << bits)) {
+    /* A byte cannot exceed a 256-entry table: no need to touch every index of a large uint8
+     * weight at load time (that would pull the whole mapped file into memory). Sub-byte data
+     * from blobs is packed (above); unpacked sub-byte immediates are small and get checked. */
+    if (t->dtype == ANML_DTYPE_UINT8 && limit >= 256) {
         return ANML_OK;
     }
     for (int64_t i = 0; i < t->numel; i++) {
