@@ -156,22 +156,28 @@ static inline uint64_t anml__le64(const uint8_t *p) {
 
 /* ---- thread pool (threadpool.c) ----
  * A fixed set of persistent worker threads that run one task at a time: anml__threadpool_run()
- * calls fn(arg, ith, nth) once on each of the pool's nth threads (the caller is ith 0) and
+ * calls fn(arg, ith, nth) once for every share ith in [0, nth), nth = the pool's size, and
  * returns when all calls have returned, so consecutive runs are separated by a barrier. Kernels
- * split their output rows statically by (ith, nth).
+ * split their output rows statically by (ith, nth). Thread i normally runs share i (the caller
+ * runs share 0), but a thread that is done takes any share not started yet: on a busy machine a
+ * descheduled worker delays nothing, and since each share's work is fixed, results do not depend
+ * on which thread ran it. Two calls with the same ith never run at once, so per-share scratch
+ * may be indexed by ith.
  *
  * Ownership: a context owns its pool, or borrows its session's pool (one pool serves every
  * context of a session, which runs them one at a time). Workers start on the first run that
  * uses them (a pool that only ever sees small ops never creates a thread); if a thread cannot be
- * created the pool keeps running with the threads it has, which changes speed, not results.
- * Workers wait by spinning briefly, then sleep on a condition variable.
+ * created the others (or the caller alone) run its shares. Idle workers spin briefly, then sleep
+ * on a condition variable.
  * Thread-safety: one caller at a time per pool; fn may be called from any of the threads. */
 struct anml_threadpool;
 typedef void (*anml_task_fn)(void *arg, int32_t ith, int32_t nth);
-/* n_threads <= 0: the number of online cores. NULL on out of memory. */
+/* n_threads <= 0: the number of online cores; at most ANML_MAX_THREADS. NULL on out of
+ * memory. */
+#define ANML_MAX_THREADS 32
 struct anml_threadpool *anml__threadpool_create(int32_t n_threads);
 void anml__threadpool_free(struct anml_threadpool *tp); /* joins the workers; NULL is a no-op */
-/* Threads a run uses (1 for NULL). */
+/* Shares a run hands out (nth; 1 for NULL). */
 int32_t anml__threadpool_size(const struct anml_threadpool *tp);
 /* Runs fn on every thread (only on the caller when tp is NULL or has one thread). */
 void anml__threadpool_run(struct anml_threadpool *tp, anml_task_fn fn, void *arg);
