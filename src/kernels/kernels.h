@@ -87,6 +87,9 @@ typedef void (*anml_axpy_f32_fn)(int64_t n, float a, const float *x, float *y);
 /* fp16 -> fp32 of n elements. Exact for every input except that a signaling NaN may come out
  * quieted (F16C does that); use it for values that feed arithmetic, where that is invisible. */
 typedef void (*anml_cvt_f16_fn)(const uint16_t *src, int64_t n, float *dst);
+/* fp32 -> fp16 of n elements, round to nearest even: bit-identical to anml__fp32_to_fp16 (F16C
+ * VCVTPS2PH rounds, overflows and keeps NaN payloads the same way). */
+typedef void (*anml_cvt_f32_fn)(const float *src, int64_t n, uint16_t *dst);
 
 struct anml_kernels {
     const char *name; /* "ref", "avx2" */
@@ -95,6 +98,7 @@ struct anml_kernels {
     anml_gemm_f32_fn gemm_f32;
     anml_axpy_f32_fn axpy_f32;
     anml_cvt_f16_fn cvt_f16;
+    anml_cvt_f32_fn cvt_f32_f16;
 };
 
 /* The kernel set chosen for this process (dispatch.c): the best the CPU supports, or the one

@@ -78,16 +78,27 @@ static struct carve carve_run(struct ex_call *c) {
 /* ---- element access helpers ---- */
 
 /* Elements [first, first + n) of t (row-major) as fp32: decoded from the palette for a compressed
- * constant, converted otherwise. */
+ * constant, converted otherwise (fp16 by the kernels' converter, which may quiet a signaling
+ * NaN; every value loaded here feeds arithmetic, which would quiet it anyway). */
 static void load_f32(const struct ex_tensor *t, int64_t first, int64_t n, float *dst) {
     if (n <= 0) {
         return;
     } else if (t->lut) {
         anml__lut_decode_f32(t->lut, first, n, dst);
     } else if (t->dtype == ANML_DTYPE_F16) {
-        anml__ref_f16_to_f32((const uint16_t *)t->data + first, n, dst);
+        anml__kernels()->cvt_f16((const uint16_t *)t->data + first, n, dst);
     } else {
         ex_to_f32(t, first, n, dst);
+    }
+}
+
+/* Stores n fp32 values into dst from element off on, rounded once to its dtype (fp16 with the
+ * kernels' converter, which is bit-identical to the core one). */
+static void store_f32(struct ex_tensor *dst, int64_t off, int64_t n, const float *src) {
+    if (dst->dtype == ANML_DTYPE_F16) {
+        anml__kernels()->cvt_f32_f16(src, n, (uint16_t *)dst->data + off);
+    } else {
+        ex_from_f32(dst, off, n, src);
     }
 }
 
@@ -600,7 +611,7 @@ static void pw_run(void *arg, int32_t ith, int32_t nth) {
                 for (int64_t j = 0; j < T; j++) {
                     yr[j] += bias;
                 }
-                ex_from_f32(t->out, (n * g->cout + o + r) * T, T, yr);
+                store_f32(t->out, (n * g->cout + o + r) * T, T, yr);
             }
         }
     }
@@ -656,7 +667,7 @@ static enum anml_status run_conv(struct ex_call *c) {
             for (int64_t j = 0; j < g.out_sp; j++) {
                 orow[j] += bias;
             }
-            ex_from_f32(out, (n * g.cout + o) * g.out_sp, g.out_sp, orow);
+            store_f32(out, (n * g.cout + o) * g.out_sp, g.out_sp, orow);
         }
     }
     return ANML_OK;
@@ -730,7 +741,7 @@ static enum anml_status run_conv_transpose(struct ex_call *c) {
             for (int64_t j = 0; j < g.out_sp; j++) {
                 orow[j] += bias;
             }
-            ex_from_f32(c->outs[0], (n * g.cout + o) * g.out_sp, g.out_sp, orow);
+            store_f32(c->outs[0], (n * g.cout + o) * g.out_sp, g.out_sp, orow);
         }
     }
     return ANML_OK;
@@ -887,7 +898,7 @@ static enum anml_status run_linear(struct ex_call *c) {
             }
         }
     }
-    ex_from_f32(out, 0, g.m * g.dout, of);
+    store_f32(out, 0, g.m * g.dout, of);
     return ANML_OK;
 }
 
@@ -1065,7 +1076,7 @@ static void mm_segment(const struct mm_task *t, int64_t b, int64_t i0, int64_t i
             }
         }
     }
-    ex_from_f32(t->out, (b * M + i0) * N, mi * N, of);
+    store_f32(t->out, (b * M + i0) * N, mi * N, of);
 }
 
 /* Output rows of all batch elements, flattened to n_batch * M, split across threads. */

@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "core/core.h"
 #include "kernels/kernels.h"
 
 /* Elements decoded per step into a stack buffer (a multiple of 8 keeps the lane order). */
@@ -109,6 +110,12 @@ static void ref_gemm_f32(const float *a, int64_t lda, int64_t m, const float *b,
     }
 }
 
+static void ref_cvt_f32_f16(const float *src, int64_t n, uint16_t *dst) {
+    for (int64_t i = 0; i < n; i++) {
+        dst[i] = anml__fp32_to_fp16(src[i]);
+    }
+}
+
 const struct anml_kernels anml__kernels_ref = {
     .name = "ref",
     .matvec_f16 = ref_matvec_f16,
@@ -122,4 +129,5 @@ const struct anml_kernels anml__kernels_ref = {
     .gemm_f32 = ref_gemm_f32,
     .axpy_f32 = anml__ref_axpy_f32,
     .cvt_f16 = anml__ref_f16_to_f32,
+    .cvt_f32_f16 = ref_cvt_f32_f16,
 };

@@ -15,6 +15,7 @@
 
 #include <string.h>
 
+#include "core/core.h"
 #include "kernels/kernels.h"
 #include "kernels/x86/avx2_util.h"
 
@@ -174,6 +175,17 @@ static void avx2_axpy_f32(int64_t n, float a, const float *x, float *y) {
     }
 }
 
+static void avx2_cvt_f32_f16(const float *src, int64_t n, uint16_t *dst) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm_storeu_si128((__m128i *)(void *)(dst + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    }
+    for (; i < n; i++) {
+        dst[i] = anml__fp32_to_fp16(src[i]);
+    }
+}
+
 const struct anml_kernels anml__kernels_avx2 = {
     .name = "avx2",
     .matvec_f16 = avx2_matvec_f16,
@@ -187,4 +199,5 @@ const struct anml_kernels anml__kernels_avx2 = {
     .gemm_f32 = avx2_gemm_f32,
     .axpy_f32 = avx2_axpy_f32,
     .cvt_f16 = avx2_cvt_f16,
+    .cvt_f32_f16 = avx2_cvt_f32_f16,
 };
