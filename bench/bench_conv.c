@@ -2,8 +2,8 @@
  * bench_conv.c -- times the conv 1x1 hot path of an ANEMLL decode/prefill step at kernel level:
  * out[o][t] = W[o] . x[t] for the shapes of a 0.6B-class model (Cout x Cin = 1024x1024, 3072x1024
  * (up/gate), 1024x3072 (down)), T = 1 (decode: fused decode + dot per row) and T = 64 (prefill:
- * panel decode + GEMM), weights fp16, LUT4 and LUT8 (one fp16 table per 8 output channels), for
- * the ref and avx2 kernel sets on 1 and 2 threads. Rows are split across the pool as the conv op
+ * panel decode + GEMM), weights fp16, LUT4, LUT6 and LUT8 (one fp16 table per 8 output channels),
+ * for every kernel set the host runs (ref, avx2, avx512) on 1 and 2 threads. Rows are split across the pool as the conv op
  * does (blocks of 8, PANEL_ROWS at a time).
  *
  * Validate, then time: each variant's output is first compared with ref's (max |d| relative to
@@ -97,15 +97,20 @@ int main(int argc, char **argv) {
     if (!(min_s > 0)) {
         min_s = 0.3;
     }
-    const struct anml_kernels *sets[2] = { anml__kernels_variant("ref"),
-                                           anml__kernels_variant("avx2") };
-    int n_sets = sets[1] ? 2 : 1;
-    if (!sets[1]) {
-        printf("avx2 kernels not available on this host: timing ref only\n");
+    const char *names[3] = { "ref", "avx2", "avx512" };
+    const struct anml_kernels *sets[3];
+    int n_sets = 0;
+    for (int i = 0; i < 3; i++) {
+        sets[n_sets] = anml__kernels_variant(names[i]);
+        if (sets[n_sets]) {
+            n_sets++;
+        } else {
+            printf("(%s kernels not available on this host)\n", names[i]);
+        }
     }
     struct anml_threadpool *pools[2] = { NULL, anml__threadpool_create(2) };
     const int64_t shapes[3][2] = { { 1024, 1024 }, { 3072, 1024 }, { 1024, 3072 } }; /* rows, k */
-    const int fmts[3] = { 0, 4, 8 };                                                 /* 0 = fp16 */
+    const int fmts[4] = { 0, 4, 6, 8 };                                              /* 0 = fp16 */
     const int64_t ts[2] = { 1, MAX_T };
     int64_t max_rows = 3072, max_k = 3072;
     uint16_t *f16 = malloc((size_t)(max_rows * max_k) * sizeof(uint16_t));
@@ -129,10 +134,16 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < MAX_T * max_k; i++) {
         xt[i] = rndf();
     }
-    printf("conv 1x1 kernels, ms per call (median); ratios vs ref on 1 thread of the same case\n");
-    printf("%-5s %-11s %4s | %9s %9s | %9s %9s | %7s %7s %7s | %s\n", "fmt", "CoutxCin", "T",
-           "ref 1t", "ref 2t", "avx2 1t", "avx2 2t", "avx2/1t", "avx2/2t", "2t/1t", "max rel err");
-    for (int f = 0; f < 3; f++) {
+    printf("conv 1x1 kernels: ms per call (median of 5), speed-ups vs ref on 1 thread\n");
+    printf("%-5s %-10s %3s |", "fmt", "CoutxCin", "T");
+    for (int v = 0; v < n_sets; v++) {
+        printf(" %6s 1t %6s 2t |", sets[v]->name, sets[v]->name);
+    }
+    for (int v = 1; v < n_sets; v++) {
+        printf(" %6s 1t %6s 2t |", sets[v]->name, sets[v]->name);
+    }
+    printf(" max rel err\n");
+    for (int f = 0; f < 4; f++) {
         for (int s = 0; s < 3; s++) {
             for (int ti = 0; ti < 2; ti++) {
                 struct anml_wrows w = { .k = shapes[s][1] };
@@ -153,20 +164,16 @@ int main(int argc, char **argv) {
                                  .t = ts[ti],
                                  .xt = xt,
                                  .panels = panels };
-                double ms[2][2] = { { 0 } };
+                double ms[3][2] = { { 0 } };
                 double max_rel = 0;
                 for (int v = 0; v < n_sets; v++) {
                     j.kt = sets[v];
                     j.y = v == 0 ? yref : y;
                     anml__threadpool_run(NULL, run_rows, &j);
-                    if (v > 0) { /* validate against ref before timing */
-                        for (int64_t o = 0; o < j.rows; o++) {
-                            for (int64_t t = 0; t < j.t; t++) {
-                                double d = fabs((double)y[o * j.t + t] - (double)yref[o * j.t + t]);
-                                double mag = fabs((double)yref[o * j.t + t]) + 1e-3;
-                                max_rel = d / mag > max_rel ? d / mag : max_rel;
-                            }
-                        }
+                    for (int64_t e = 0; v > 0 && e < j.rows * j.t; e++) { /* validate first */
+                        double d = fabs((double)y[e] - (double)yref[e]);
+                        double mag = fabs((double)yref[e]) + 1e-3;
+                        max_rel = d / mag > max_rel ? d / mag : max_rel;
                     }
                     for (int p = 0; p < 2; p++) {
                         ms[v][p] = 1e3 * time_job(pools[p], &j, min_s);
@@ -174,17 +181,18 @@ int main(int argc, char **argv) {
                 }
                 char shape[32];
                 snprintf(shape, sizeof shape, "%lldx%lld", (long long)j.rows, (long long)j.k);
-                const char *fname = fmts[f] == 0 ? "fp16" : fmts[f] == 4 ? "lut4" : "lut8";
-                if (n_sets == 2) {
-                    printf("%-5s %-11s %4lld | %9.3f %9.3f | %9.3f %9.3f | %6.1fx %6.1fx %6.2fx | "
-                           "%.2g\n",
-                           fname, shape, (long long)j.t, ms[0][0], ms[0][1], ms[1][0], ms[1][1],
-                           ms[0][0] / ms[1][0], ms[0][0] / ms[1][1], ms[1][0] / ms[1][1], max_rel);
-                } else {
-                    printf("%-5s %-11s %4lld | %9.3f %9.3f | %9s %9s | %7s %7s %6.2fx |\n", fname,
-                           shape, (long long)j.t, ms[0][0], ms[0][1], "-", "-", "-", "-",
-                           ms[0][0] / ms[0][1]);
+                const char *fname = fmts[f] == 0   ? "fp16"
+                                    : fmts[f] == 4 ? "lut4"
+                                    : fmts[f] == 6 ? "lut6"
+                                                   : "lut8";
+                printf("%-5s %-10s %3lld |", fname, shape, (long long)j.t);
+                for (int v = 0; v < n_sets; v++) {
+                    printf(" %9.3f %9.3f |", ms[v][0], ms[v][1]);
                 }
+                for (int v = 1; v < n_sets; v++) {
+                    printf(" %8.1fx %8.1fx |", ms[0][0] / ms[v][0], ms[0][0] / ms[v][1]);
+                }
+                printf(" %.2g\n", max_rel);
                 fflush(stdout);
             }
         }

@@ -3,10 +3,11 @@
  * weight-row kernels of conv/linear (dense fp16 or LUT-palettized rows times fp32 activations),
  * and the table that dispatches them.
  *
- * Variants: src/kernels/ref/ (scalar C, always built, defines "correct") and
- * src/kernels/x86/avx2_*.c (AVX2 + FMA + F16C, built with per-file flags on x86-64 only).
- * dispatch.c fills one struct anml_kernels at first use from CPU detection; ANML_KERNELS=ref|avx2
- * forces a variant. Nothing dispatches inside an inner loop.
+ * Variants: src/kernels/ref/ (scalar C, always built, defines "correct"),
+ * src/kernels/x86/avx2_*.c (AVX2 + FMA + F16C) and src/kernels/x86/avx512_*.c (the avx2 set with
+ * AVX-512 F/BW/VL/VBMI table lookups for 6- and 8-bit LUT rows), built with per-file flags on x86-64 only.
+ * dispatch.c fills one struct anml_kernels at first use from CPU detection;
+ * ANML_KERNELS=ref|avx2|avx512 forces a variant. Nothing dispatches inside an inner loop.
  *
  * Layout conventions: activations are fp32 rows, row-major; `ld*` are row strides in elements.
  * Weights are only ever read a row (or a panel of rows) at a time, decoded into registers or a
@@ -92,7 +93,7 @@ typedef void (*anml_cvt_f16_fn)(const uint16_t *src, int64_t n, float *dst);
 typedef void (*anml_cvt_f32_fn)(const float *src, int64_t n, uint16_t *dst);
 
 struct anml_kernels {
-    const char *name; /* "ref", "avx2" */
+    const char *name; /* "ref", "avx2", "avx512" */
     anml_matvec_fn matvec_f16, matvec_lut4, matvec_lut6, matvec_lut8;
     anml_decode_fn decode_f16, decode_lut4, decode_lut6, decode_lut8;
     anml_gemm_f32_fn gemm_f32;
@@ -105,7 +106,7 @@ struct anml_kernels {
  * ANML_KERNELS names. Chosen once (pthread_once) and logged at INFO. Thread-safety: safe. */
 const struct anml_kernels *anml__kernels(void);
 
-/* A named variant ("ref", "avx2"), or NULL when it is not built for this architecture or the
+/* A named variant ("ref", "avx2", "avx512"), or NULL when it is not built for this architecture or the
  * CPU lacks its instructions. For tests and benchmarks. */
 const struct anml_kernels *anml__kernels_variant(const char *name);
 
@@ -145,6 +146,13 @@ void anml__avx2_matvec_lut8(const struct anml_wrows *w, int64_t r0, int64_t r1, 
 void anml__avx2_decode_lut4(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst);
 void anml__avx2_decode_lut6(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst);
 void anml__avx2_decode_lut8(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst);
+/* x86/avx512_lut.c: the "avx512" set is the avx2 set with these LUT kernels (dispatch.c) */
+void anml__avx512_matvec_lut6(const struct anml_wrows *w, int64_t r0, int64_t r1, const float *x,
+                              float *y);
+void anml__avx512_matvec_lut8(const struct anml_wrows *w, int64_t r0, int64_t r1, const float *x,
+                              float *y);
+void anml__avx512_decode_lut6(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst);
+void anml__avx512_decode_lut8(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst);
 #endif
 
 /* ---- helpers shared by the variants (ref/ref_wrows.c) ---- */

@@ -1,5 +1,5 @@
 /* test_kernels.c -- every kernel set the host supports (ref always; avx2 on x86-64 CPUs with
- * AVX2+FMA+F16C) against exact sums, on random shapes with odd tails; the thread pool; and
+ * AVX2+FMA+F16C; avx512 with AVX-512 F/BW/VL/VBMI as well) against exact sums, on random shapes with odd tails; the thread pool; and
  * determinism (same output twice, and independent of row blocking and thread count).
  *
  * Tolerance (kernels.h): each dot product of length k is within (k/8 + 6) * 2^-24 * sum|w_i x_i|
@@ -40,7 +40,7 @@ static int g_n_sets;
 static int setup(void **state) {
     (void)state;
     g_n_sets = 0;
-    const char *names[] = { "ref", "avx2" };
+    const char *names[] = { "ref", "avx2", "avx512" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const struct anml_kernels *k = anml__kernels_variant(names[i]);
         if (k) {
@@ -151,6 +151,8 @@ static void check_matvec(int fmt_bits) {
         float *y2 = malloc((size_t)rows * sizeof(float));
         float *dec = malloc((size_t)(rows * k) * sizeof(float) + 4);
         float *dec_ref = malloc((size_t)(rows * k) * sizeof(float) + 4);
+        float *y_avx2 = malloc((size_t)rows * sizeof(float));
+        bool have_avx2 = false;
         for (int s = 0; s < g_n_sets; s++) {
             const struct anml_kernels *kt = g_sets[s];
             anml_matvec_fn mv = anml__kern_matvec(kt, &m.w);
@@ -186,6 +188,13 @@ static void check_matvec(int fmt_bits) {
                     }
                 }
             }
+            /* avx512 only replaces avx2's table lookups: the same sums, bit for bit */
+            if (strcmp(kt->name, "avx2") == 0) {
+                memcpy(y_avx2, y, (size_t)(r1 - r0) * sizeof(float));
+                have_avx2 = true;
+            } else if (strcmp(kt->name, "avx512") == 0 && have_avx2) {
+                assert_memory_equal(y, y_avx2, (size_t)(r1 - r0) * sizeof(float));
+            }
             if (s == 0) {
                 /* ref's fused kernel is "decode, then anml__ref_dot_f32", bit for bit */
                 memcpy(dec_ref, dec, (size_t)((r1 - r0) * k) * sizeof(float));
@@ -197,6 +206,7 @@ static void check_matvec(int fmt_bits) {
         }
         free(dec);
         free(dec_ref);
+        free(y_avx2);
         free(y);
         free(y2);
         free(x);
@@ -530,7 +540,8 @@ static void test_dispatch(void **state) {
     assert_non_null(anml__kernels_variant("ref"));
     assert_null(anml__kernels_variant("no-such-set"));
     /* the chosen set is one of the variants (ANML_KERNELS may force either) */
-    assert_true(k == anml__kernels_variant("ref") || k == anml__kernels_variant("avx2"));
+    assert_true(k == anml__kernels_variant("ref") || k == anml__kernels_variant("avx2") ||
+                k == anml__kernels_variant("avx512"));
 }
 
 int main(void) {
