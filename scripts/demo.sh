@@ -9,6 +9,6 @@ prompt=${1:-"The capital of France is"}
 scripts/setup.sh
 scripts/fetch-tokenizers.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build
+cmake --build build --target anml_cli demo-model
 ./build/anml info build/demo-model | head -n 20
 ./build/anml run -m build/demo-model -p "$prompt" -n 48

@@ -401,7 +401,7 @@ static const char *const k_reduce_ops[] = {
 static int build_reduce(struct rd *r, struct prog *p, int which) {
     enum anml_dtype dt = float_dt(r);
     int rank = small(r, 0, 4);
-    int64_t xd[4];
+    int64_t xd[4] = { 0 };
     for (int i = 0; i < rank; i++) {
         xd[i] = small(r, rarely(r, 8) ? 0 : 1, 4);
     }
@@ -441,19 +441,22 @@ static int build_reduce(struct rd *r, struct prog *p, int which) {
 static int build_arg(struct rd *r, struct prog *p) {
     enum anml_dtype dt = float_dt(r);
     int rank = small(r, 1, 4);
-    int64_t xd[4];
+    int64_t xd[4] = { 0 };
     for (int i = 0; i < rank; i++) {
         xd[i] = small(r, 1, 4);
     }
     const char *x = add_input(p, dt, rank, xd);
     bool keep = pick(r, 2);
     int axis = small(r, -rank, rank - 1);
-    const char *odt = pick(r, 3) ? "int32" : rarely(r, 3) ? "int8" : "uint16";
+    /* output dtype: 0 int32 (default), 1 int8 (rejected), 2 uint16 */
+    int which_dt = pick(r, 3) ? 0 : rarely(r, 3) ? 1 : 2;
+    static const char *const k_odt[] = { "int32", "int8", "uint16" };
+    const char *odt = k_odt[which_dt];
     put(&p->body, "            ");
-    put_qtype(&p->body, strcmp(odt, "uint16") == 0 ? "uint16" : "int32", keep ? rank : rank - 1);
+    put_qtype(&p->body, which_dt == 2 ? "uint16" : "int32", keep ? rank : rank - 1);
     put(&p->body, " z = %s(x = %s, axis = int32(%d), keep_dims = bool(%s)",
         pick(r, 2) ? "reduce_argmax" : "reduce_argmin", x, axis, keep ? "true" : "false");
-    if (strcmp(odt, "int32") != 0 || pick(r, 2)) {
+    if (which_dt != 0 || pick(r, 2)) {
         put(&p->body, ", output_dtype = string(\"%s\")", odt);
     }
     put(&p->body, ")[name = string(\"z\")];\n");
@@ -467,7 +470,7 @@ static int build_norm(struct rd *r, struct prog *p, int which) {
         hi = 4;
     }
     int rank = rarely(r, 10) ? small(r, 0, 5) : small(r, lo, hi);
-    int64_t xd[6];
+    int64_t xd[6] = { 0 };
     for (int i = 0; i < rank; i++) {
         xd[i] = small(r, 1, 3);
     }

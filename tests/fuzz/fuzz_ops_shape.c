@@ -432,8 +432,8 @@ static void gen_slice(struct gen *g, bool update) {
 static void gen_slice_by_size(struct gen *g) {
     struct rd *r = &g->r;
     const struct shp *x = &g->s[IN_X];
-    int k = x->rank, b[MAXR], sz[MAXR];
-    int64_t dims[MAXR];
+    int k = x->rank, b[MAXR] = { 0 }, sz[MAXR] = { 0 };
+    int64_t dims[MAXR] = { 0 };
     bool runtime = pick(r, 3) == 0;
     for (int i = 0; i < k; i++) {
         int d = (int)x->d[i];
