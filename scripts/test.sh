@@ -18,7 +18,12 @@ cmake --build build-asan -j "$jobs"
 if [ -d ../shared ]; then export ANML_REQUIRE_FIXTURES=1; fi
 (cd build-asan && ctest --output-on-failure -j "$jobs")
 
-# 2. a clang build of everything (a second compiler's warnings), then each libFuzzer harness
+# 2. an optimized build (gcc -O2 warns about things -O0 does not see) with the fast layers
+cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build-release -j "$jobs"
+(cd build-release && ctest --output-on-failure -j "$jobs" -L 'unit|kernels|conformance')
+
+# 3. a clang build of everything (a second compiler's warnings), then each libFuzzer harness
 #    for a bounded time on a copy of its corpus
 secs=${ANML_FUZZ_SECONDS:-20}
 if [ "$secs" != 0 ]; then
@@ -42,6 +47,6 @@ if [ "$secs" != 0 ]; then
     done
 fi
 
-# 3. formatting and banned functions
+# 4. formatting and banned functions
 scripts/check-style.sh
 echo "all tests passed"
