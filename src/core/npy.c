@@ -310,11 +310,13 @@ enum anml_status anml__npy_read(const char *path, enum anml_dtype *dtype, int32_
     return st;
 }
 
-enum anml_status anml__npy_encode(enum anml_dtype dtype, int32_t rank, const int64_t *dims,
-                                  const void *data, uint8_t **out, size_t *out_len,
-                                  struct anml_error *err) {
-    *out = NULL;
-    *out_len = 0;
+/* The version-1.0 header of an array (magic, length, dict padded so that the data starts at a
+ * multiple of 64) into hdr[0..*hdr_len), and the data's byte count. */
+#define NPY_HEADER_MAX 576
+
+static enum anml_status npy_header(enum anml_dtype dtype, int32_t rank, const int64_t *dims,
+                                   const void *data, uint8_t *hdr, size_t *hdr_len,
+                                   size_t *data_len, struct anml_error *err) {
     const char *descr = NULL;
     for (size_t i = 0; i < sizeof k_descrs / sizeof k_descrs[0]; i++) {
         if (k_descrs[i].dtype == dtype) {
@@ -338,54 +340,78 @@ enum anml_status anml__npy_encode(enum anml_dtype dtype, int32_t rank, const int
     if (nbytes > 0 && !data) {
         return anml__err(err, ANML_E_INVALID_ARG, "", "npy: no data");
     }
-    char hdr[512];
-    int n = snprintf(hdr, sizeof hdr, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
+    char dict[512];
+    int n =
+        snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
     for (int32_t k = 0; k < rank; k++) {
-        n += snprintf(hdr + n, sizeof hdr - (size_t)n, "%s%" PRId64, k ? ", " : "", dims[k]);
+        n += snprintf(dict + n, sizeof dict - (size_t)n, "%s%" PRId64, k ? ", " : "", dims[k]);
     }
-    n += snprintf(hdr + n, sizeof hdr - (size_t)n, "%s), }", rank == 1 ? "," : "");
+    n += snprintf(dict + n, sizeof dict - (size_t)n, "%s), }", rank == 1 ? "," : "");
     /* Pad with spaces so that magic + len + header + '\n' is a multiple of 64. */
-    size_t total = 10 + (size_t)n + 1;
-    size_t padded = (total + 63) & ~(size_t)63;
+    size_t padded = (10 + (size_t)n + 1 + 63) & ~(size_t)63;
     size_t hlen = padded - 10;
-    size_t file_len;
-    if (!anml__add_size(padded, nbytes, &file_len)) {
+    memcpy(hdr, k_magic, 6);
+    hdr[6] = 1;
+    hdr[7] = 0;
+    hdr[8] = (uint8_t)(hlen & 0xff);
+    hdr[9] = (uint8_t)(hlen >> 8);
+    memcpy(hdr + 10, dict, (size_t)n);
+    memset(hdr + 10 + n, ' ', hlen - (size_t)n - 1);
+    hdr[padded - 1] = '\n';
+    *hdr_len = padded;
+    *data_len = nbytes;
+    return ANML_OK;
+}
+
+enum anml_status anml__npy_encode(enum anml_dtype dtype, int32_t rank, const int64_t *dims,
+                                  const void *data, uint8_t **out, size_t *out_len,
+                                  struct anml_error *err) {
+    *out = NULL;
+    *out_len = 0;
+    uint8_t hdr[NPY_HEADER_MAX];
+    size_t hlen, nbytes, file_len;
+    enum anml_status st = npy_header(dtype, rank, dims, data, hdr, &hlen, &nbytes, err);
+    if (st != ANML_OK) {
+        return st;
+    }
+    if (!anml__add_size(hlen, nbytes, &file_len)) {
         return anml__err(err, ANML_E_INVALID_ARG, "", "npy: too large");
     }
     uint8_t *buf = anml__malloc(file_len);
     if (!buf) {
         return anml__err(err, ANML_E_NOMEM, "", "out of memory");
     }
-    memcpy(buf, k_magic, 6);
-    buf[6] = 1;
-    buf[7] = 0;
-    buf[8] = (uint8_t)(hlen & 0xff);
-    buf[9] = (uint8_t)(hlen >> 8);
-    memcpy(buf + 10, hdr, (size_t)n);
-    memset(buf + 10 + n, ' ', hlen - (size_t)n - 1);
-    buf[padded - 1] = '\n';
+    memcpy(buf, hdr, hlen);
     if (nbytes) {
-        memcpy(buf + padded, data, nbytes);
+        memcpy(buf + hlen, data, nbytes);
     }
     *out = buf;
     *out_len = file_len;
     return ANML_OK;
 }
 
+/* Streams header and data to the file: no in-memory copy of a (possibly large) array. */
 enum anml_status anml__npy_write(const char *path, enum anml_dtype dtype, int32_t rank,
                                  const int64_t *dims, const void *data, struct anml_error *err) {
-    uint8_t *buf;
-    size_t len;
-    enum anml_status st = anml__npy_encode(dtype, rank, dims, data, &buf, &len, err);
+    uint8_t hdr[NPY_HEADER_MAX];
+    size_t hlen, nbytes;
+    enum anml_status st = npy_header(dtype, rank, dims, data, hdr, &hlen, &nbytes, err);
     if (st != ANML_OK) {
         if (err) {
             snprintf(err->where, sizeof err->where, "%s", path);
         }
         return st;
     }
-    st = anml__write_file(path, buf, len, err);
-    anml__free(buf);
-    return st;
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        return anml__err(err, ANML_E_IO, path, "cannot create the file");
+    }
+    bool ok =
+        fwrite(hdr, 1, hlen, f) == hlen && (nbytes == 0 || fwrite(data, 1, nbytes, f) == nbytes);
+    if (fclose(f) != 0 || !ok) {
+        return anml__err(err, ANML_E_IO, path, "write failed");
+    }
+    return ANML_OK;
 }
 
 /* ---- public API ---- */
