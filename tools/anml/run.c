@@ -221,6 +221,7 @@ int anml_cli_run(int argc, char **argv) {
         }
         printf("\n");
     }
+    fflush(stdout); /* the text before the stats line, also when stdout is not a terminal */
     /* decode speed counts the steps after the first token (the first one is TTFT) */
     double dec = produced > 1 ? (t2 - st.t_first) : 0;
     fprintf(stderr,
