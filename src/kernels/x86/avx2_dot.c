@@ -40,6 +40,8 @@ ANML_AVX2_INLINE void f16_rows(const uint16_t *const *p, int nr, int64_t k, cons
     }
     if (i < k) {
         __m256 xv = _mm256_maskload_ps(x + i, avx2_tail_mask(k - i));
+        /* unrolled like the loop above, so that acc[] stays in registers */
+#pragma GCC unroll 8
         for (int q = 0; q < nr; q++) {
             uint16_t t[8] = { 0 };
             memcpy(t, p[q] + i, (size_t)(k - i) * sizeof(uint16_t));

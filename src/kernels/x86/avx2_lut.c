@@ -187,6 +187,8 @@ ANML_AVX2_INLINE void lut_dot_body(const uint8_t *const *p, int nr, int bits, in
     }
     if (i < k) {
         __m256 xv = _mm256_maskload_ps(x + i, avx2_tail_mask(k - i));
+        /* unrolled like the loops above, so that acc[] stays in registers */
+#pragma GCC unroll 4
         for (int q = 0; q < nr; q++) {
             acc[q] = _mm256_fmadd_ps(dec_tail(p[q], bits, i, k - i, t), xv, acc[q]);
         }

@@ -1,17 +1,19 @@
 /*
- * avx512_lut.c -- AVX-512 (F, BW, VL, VBMI) versions of the LUT-row kernels for 6- and 8-bit
+ * avx512_lut.c -- AVX-512 (F, BW, VL, VBMI) versions of the LUT-row kernels for 4-, 6- and 8-bit
  * indices: fused decode + dot (T = 1) and panel decoding. The "avx512" kernel set is the avx2 set
- * with these in place of its 6- and 8-bit LUT entries (dispatch.c); 4-bit rows keep the AVX2
- * PSHUFB kernels, which measured faster here than a VPERMW version.
+ * with these in place of its LUT entries (dispatch.c).
  *
- * The win over AVX2 is the table lookup: a row group's fp16 table lives in zmm registers and
- * VPERMT2W looks up 32 entries per instruction (64 entries: one VPERMT2W; 256: four and a
- * two-level blend on index bits 6 and 7), where AVX2 needs one gather per 8 entries (about 2.5x
- * faster on Zen 4, bench_conv). Indices are widened to 16-bit words first: 8-bit by VPMOVZXBW,
- * 6-bit by a VPERMB byte gather (the two bytes holding each field) and per-word shifts.
+ * The table lookup is done on bytes, 64 elements at a time: a row group's fp16 table is kept as
+ * two byte planes (the entries' low and high bytes) in zmm registers, VPERMB looks up 64 entries
+ * of a 64-byte plane per instruction (4- and 6-bit tables), VPERMT2B 128 entries (8-bit: two per
+ * plane and a blend on index bit 7), and VPUNPCK{L,H}BW zips the planes back into fp16 words.
+ * AVX2 needs one gather per 8 entries (6 and 8 bits) or PSHUFB on 16 (4 bits); this is 2-4x
+ * faster on Zen 4 (bench_conv). Packed 4- and 6-bit fields are widened to bytes by a VPERMB that
+ * puts each group of 8 fields in its own qword and a VPMULTISHIFTQB that extracts field j from
+ * bit offset j * bits.
  *
- * Arithmetic is the avx2 kernels' exactly: the 32 decoded fp16 values are widened in four
- * groups of 8 and accumulated with 256-bit FMAs in one 8-lane accumulator per row (element i in
+ * Arithmetic is the avx2 kernels' exactly: the decoded fp16 values are widened in groups of 8 and
+ * accumulated in element order with 256-bit FMAs in one 8-lane accumulator per row (element i in
  * lane i % 8), the last partial group zero-padded and empty groups skipped, then combined in the
  * reference order; so results equal the avx2 set's bit for bit (kernels.h).
  */
@@ -25,17 +27,18 @@
 #include "kernels/kernels.h"
 #include "kernels/x86/avx2_util.h"
 
-/* One row group's table: fp16 entries in zmm registers (32 per register), and in fp32 for the
- * scalar prefix of unaligned rows. */
+/* One row group's table: byte planes (lo[0] / hi[0] for up to 64 entries; 8 bits: entries
+ * 64 * i .. 64 * i + 63 in lo[i] / hi[i]), and fp32 entries for the scalar prefix of rows that
+ * do not start on a byte boundary. */
 struct tab512 {
-    __m512i t[8];
+    __m512i lo[4], hi[4];
     _Alignas(64) float f[256];
     int64_t id;
 };
 
 static void tab_init(struct tab512 *t) {
-    for (int i = 0; i < 8; i++) {
-        t->t[i] = _mm512_setzero_si512();
+    for (int i = 0; i < 4; i++) {
+        t->lo[i] = t->hi[i] = _mm512_setzero_si512();
     }
     t->id = -1;
 }
@@ -43,68 +46,107 @@ static void tab_init(struct tab512 *t) {
 static void tab_prepare(struct tab512 *t, const struct anml_wrows *w, int64_t id, int bits) {
     int n = 1 << bits;
     const uint16_t *src = w->lut + id * n;
-    for (int v = 0; v * 32 < n; v++) {
-        __mmask32 m = n - v * 32 >= 32 ? 0xffffffffu : (1u << (n - v * 32)) - 1u;
-        t->t[v] = _mm512_maskz_loadu_epi16(m, src + v * 32);
+    _Alignas(64) uint8_t lo[256] = { 0 }, hi[256] = { 0 };
+    for (int e = 0; e < n; e += 16) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(src + e));
+        _mm_store_si128((__m128i *)(void *)(lo + e), _mm256_cvtepi16_epi8(v));
+        _mm_store_si128((__m128i *)(void *)(hi + e), _mm256_cvtepi16_epi8(_mm256_srli_epi16(v, 8)));
+        _mm256_store_ps(t->f + e, _mm256_cvtph_ps(_mm256_castsi256_si128(v)));
+        _mm256_store_ps(t->f + e + 8, _mm256_cvtph_ps(_mm256_extracti128_si256(v, 1)));
     }
-    for (int e = 0; e < n; e += 8) {
-        _mm256_store_ps(t->f + e,
-                        _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(src + e))));
+    for (int i = 0; i < 4; i++) {
+        t->lo[i] = _mm512_load_si512(lo + 64 * i);
+        t->hi[i] = _mm512_load_si512(hi + 64 * i);
     }
     t->id = id;
 }
 
-/* ---- 32 index fields -> 32 fp16 words ---- */
+/* ---- 64 index fields -> 64 fp16 values ---- */
 
-/* VPERMB controls and per-word shifts that widen packed fields to words: word j takes the
- * little-endian pair of bytes holding field j, shifted right by its bit offset. */
-static const uint8_t k_ctrl6[64] = {
-    0,  1,  0,  1,  1,  2,  2,  3,  3,  4,  3,  4,  4,  5,  5,  6,  6,  7,  6,  7,  7,  8,
-    8,  9,  9,  10, 9,  10, 10, 11, 11, 12, 12, 13, 12, 13, 13, 14, 14, 15, 15, 16, 15, 16,
-    16, 17, 17, 18, 18, 19, 18, 19, 19, 20, 20, 21, 21, 22, 21, 22, 22, 23, 23, 24,
+/* VPERMB controls putting fields 8q .. 8q + 7 into qword q (4 bits: bytes 4q..4q+3; 6 bits:
+ * bytes 6q..6q+5; the qword's other bytes repeat the last one and are never used), and the
+ * VPMULTISHIFTQB offsets of field j within its qword. */
+static const uint8_t k_qw4[64] = {
+    0,  1,  2,  3,  3,  3,  3,  3,  4,  5,  6,  7,  7,  7,  7,  7,  8,  9,  10, 11, 11, 11,
+    11, 11, 12, 13, 14, 15, 15, 15, 15, 15, 16, 17, 18, 19, 19, 19, 19, 19, 20, 21, 22, 23,
+    23, 23, 23, 23, 24, 25, 26, 27, 27, 27, 27, 27, 28, 29, 30, 31, 31, 31, 31, 31,
 };
-static const uint16_t k_shift6[32] = { 0, 6, 4, 2, 0, 6, 4, 2, 0, 6, 4, 2, 0, 6, 4, 2,
-                                       0, 6, 4, 2, 0, 6, 4, 2, 0, 6, 4, 2, 0, 6, 4, 2 };
+static const uint8_t k_qw6[64] = {
+    0,  1,  2,  3,  4,  5,  5,  5,  6,  7,  8,  9,  10, 11, 11, 11, 12, 13, 14, 15, 16, 17,
+    17, 17, 18, 19, 20, 21, 22, 23, 23, 23, 24, 25, 26, 27, 28, 29, 29, 29, 30, 31, 32, 33,
+    34, 35, 35, 35, 36, 37, 38, 39, 40, 41, 41, 41, 42, 43, 44, 45, 46, 47, 47, 47,
+};
+static const uint8_t k_shift4[8] = { 0, 4, 8, 12, 16, 20, 24, 28 };
+static const uint8_t k_shift6[8] = { 0, 6, 12, 18, 24, 30, 36, 42 };
 
-/* The n (1..32) 6- or 8-bit fields at p (byte-aligned) as fp16 words; words n..31 are zero. Reads only the
- * bytes holding the n fields. */
-ANML_AVX2_INLINE __m512i dec32(const uint8_t *p, int64_t n, int bits, const struct tab512 *t) {
-    __mmask64 bytes = (__mmask64)-1 >> (64 - (n * bits + 7) / 8);
-    __m512i h;
+/* The n (1..64) fields at p (byte-aligned) as fp16 values in 8 groups of 8: q[g] holds elements
+ * 8g .. 8g + 7; values past n are zero. Reads only the bytes that hold the n fields. */
+ANML_AVX2_INLINE void dec64(const uint8_t *p, int64_t n, int bits, const struct tab512 *t,
+                            __m128i q[8]) {
+    int64_t nbytes = (n * bits + 7) / 8;
+    __m512i src = _mm512_maskz_loadu_epi8((__mmask64)-1 >> (64 - nbytes), p);
+    __m512i idx;
     if (bits == 8) {
-        __m512i idx = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8((__mmask32)bytes, p));
-        __m512i p0 = _mm512_permutex2var_epi16(t->t[0], idx, t->t[1]);
-        __m512i p1 = _mm512_permutex2var_epi16(t->t[2], idx, t->t[3]);
-        __m512i p2 = _mm512_permutex2var_epi16(t->t[4], idx, t->t[5]);
-        __m512i p3 = _mm512_permutex2var_epi16(t->t[6], idx, t->t[7]);
-        __mmask32 b6 = _mm512_test_epi16_mask(idx, _mm512_set1_epi16(0x40));
-        __mmask32 b7 = _mm512_test_epi16_mask(idx, _mm512_set1_epi16(0x80));
-        __m512i lo = _mm512_mask_mov_epi16(p0, b6, p1);
-        __m512i hi = _mm512_mask_mov_epi16(p2, b6, p3);
-        h = _mm512_mask_mov_epi16(lo, b7, hi);
+        idx = src;
     } else {
-        __m512i src = _mm512_maskz_loadu_epi8(bytes, p);
-        __m512i idx = _mm512_permutexvar_epi8(_mm512_loadu_si512(k_ctrl6), src);
-        idx = _mm512_srlv_epi16(idx, _mm512_loadu_si512(k_shift6));
-        idx = _mm512_and_si512(idx, _mm512_set1_epi16(63));
-        h = _mm512_permutex2var_epi16(t->t[0], idx, t->t[1]);
+        const uint8_t *qw = bits == 4 ? k_qw4 : k_qw6;
+        uint64_t sh;
+        memcpy(&sh, bits == 4 ? k_shift4 : k_shift6, 8);
+        idx = _mm512_permutexvar_epi8(_mm512_loadu_si512(qw), src);
+        idx = _mm512_multishift_epi64_epi8(_mm512_set1_epi64((long long)sh), idx);
     }
-    return n >= 32 ? h : _mm512_maskz_mov_epi16((__mmask32)((1u << n) - 1u), h);
+    __m512i lo, hi;
+    if (bits == 8) {
+        __mmask64 b7 = _mm512_movepi8_mask(idx);
+        lo = _mm512_mask_blend_epi8(b7, _mm512_permutex2var_epi8(t->lo[0], idx, t->lo[1]),
+                                    _mm512_permutex2var_epi8(t->lo[2], idx, t->lo[3]));
+        hi = _mm512_mask_blend_epi8(b7, _mm512_permutex2var_epi8(t->hi[0], idx, t->hi[1]),
+                                    _mm512_permutex2var_epi8(t->hi[2], idx, t->hi[3]));
+    } else {
+        /* VPERMB uses the low 6 bits of each index byte: mask the fields to their width */
+        idx = _mm512_and_si512(idx, _mm512_set1_epi8((char)((1 << bits) - 1)));
+        lo = _mm512_permutexvar_epi8(idx, t->lo[0]);
+        hi = _mm512_permutexvar_epi8(idx, t->hi[0]);
+    }
+    if (n < 64) {
+        __mmask64 keep = (__mmask64)-1 >> (64 - n);
+        lo = _mm512_maskz_mov_epi8(keep, lo);
+        hi = _mm512_maskz_mov_epi8(keep, hi);
+    }
+    /* per 128-bit lane L: a holds elements 16L .. 16L + 7, b holds 16L + 8 .. 16L + 15 */
+    __m512i a = _mm512_unpacklo_epi8(lo, hi), b = _mm512_unpackhi_epi8(lo, hi);
+    q[0] = _mm512_castsi512_si128(a);
+    q[1] = _mm512_castsi512_si128(b);
+    q[2] = _mm512_extracti32x4_epi32(a, 1);
+    q[3] = _mm512_extracti32x4_epi32(b, 1);
+    q[4] = _mm512_extracti32x4_epi32(a, 2);
+    q[5] = _mm512_extracti32x4_epi32(b, 2);
+    q[6] = _mm512_extracti32x4_epi32(a, 3);
+    q[7] = _mm512_extracti32x4_epi32(b, 3);
 }
 
-/* acc += the first n (1..32) decoded values . x[0..n), in groups of 8 (empty groups skipped, the
- * partial one zero-padded): the avx2 kernels' sequence of FMAs. */
-ANML_AVX2_INLINE __m256 fma32(__m512i h, const float *x, int64_t n, __m256 acc) {
-    __m256i lo = _mm512_castsi512_si256(h), hi = _mm512_extracti64x4_epi64(h, 1);
-    __m128i q[4] = { _mm256_castsi256_si128(lo), _mm256_extracti128_si256(lo, 1),
-                     _mm256_castsi256_si128(hi), _mm256_extracti128_si256(hi, 1) };
-    for (int g = 0; g < 4 && 8 * g < n; g++) {
+/* acc += the first n (1..64) decoded values . x[0..n), group by group in element order (empty
+ * groups skipped, the partial one zero-padded): the avx2 kernels' sequence of FMAs. */
+ANML_AVX2_INLINE __m256 fma64(const __m128i q[8], const float *x, int64_t n, __m256 acc) {
+    for (int g = 0; g < 8 && 8 * g < n; g++) {
         int64_t m = n - 8 * g;
         __m256 xv = m >= 8 ? _mm256_loadu_ps(x + 8 * g)
                            : _mm256_maskz_loadu_ps((__mmask8)((1u << m) - 1u), x + 8 * g);
         acc = _mm256_fmadd_ps(_mm256_cvtph_ps(q[g]), xv, acc);
     }
     return acc;
+}
+
+/* The same for a whole block of 64, written out so that q stays in registers. */
+ANML_AVX2_INLINE __m256 fma64_full(const __m128i q[8], const float *x, __m256 acc) {
+    acc = _mm256_fmadd_ps(_mm256_cvtph_ps(q[0]), _mm256_loadu_ps(x), acc);
+    acc = _mm256_fmadd_ps(_mm256_cvtph_ps(q[1]), _mm256_loadu_ps(x + 8), acc);
+    acc = _mm256_fmadd_ps(_mm256_cvtph_ps(q[2]), _mm256_loadu_ps(x + 16), acc);
+    acc = _mm256_fmadd_ps(_mm256_cvtph_ps(q[3]), _mm256_loadu_ps(x + 24), acc);
+    acc = _mm256_fmadd_ps(_mm256_cvtph_ps(q[4]), _mm256_loadu_ps(x + 32), acc);
+    acc = _mm256_fmadd_ps(_mm256_cvtph_ps(q[5]), _mm256_loadu_ps(x + 40), acc);
+    acc = _mm256_fmadd_ps(_mm256_cvtph_ps(q[6]), _mm256_loadu_ps(x + 48), acc);
+    return _mm256_fmadd_ps(_mm256_cvtph_ps(q[7]), _mm256_loadu_ps(x + 56), acc);
 }
 
 /* The scalar prefix that makes field e0 + pre byte-aligned. */
@@ -121,11 +163,22 @@ static int64_t misaligned_prefix(int64_t e0, int bits) {
 /* acc[q] += W_q . x over k elements for nr (1 or 4) rows starting byte-aligned at p[q]. */
 ANML_AVX2_INLINE void lut_dot_body(const uint8_t *const *p, int nr, int bits, int64_t k,
                                    const float *x, const struct tab512 *t, __m256 *acc) {
-    for (int64_t i = 0; i < k; i += 32) {
-        int64_t n = k - i < 32 ? k - i : 32;
+    int64_t i = 0;
+    for (; i + 64 <= k; i += 64) {
 #pragma GCC unroll 4
-        for (int q = 0; q < nr; q++) {
-            acc[q] = fma32(dec32(p[q] + i / 8 * bits, n, bits, t), x + i, n, acc[q]);
+        for (int r = 0; r < nr; r++) {
+            __m128i q[8];
+            dec64(p[r] + i / 8 * bits, 64, bits, t, q);
+            acc[r] = fma64_full(q, x + i, acc[r]);
+        }
+    }
+    if (i < k) {
+        /* unrolled like the loop above, so that acc[] stays in registers */
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            __m128i q[8];
+            dec64(p[r] + i / 8 * bits, k - i, bits, t, q);
+            acc[r] = fma64(q, x + i, k - i, acc[r]);
         }
     }
 }
@@ -182,6 +235,11 @@ ANML_AVX2_INLINE void matvec_lut(const struct anml_wrows *w, int64_t r0, int64_t
     }
 }
 
+void anml__avx512_matvec_lut4(const struct anml_wrows *w, int64_t r0, int64_t r1, const float *x,
+                              float *y) {
+    matvec_lut(w, r0, r1, x, y, 4);
+}
+
 void anml__avx512_matvec_lut6(const struct anml_wrows *w, int64_t r0, int64_t r1, const float *x,
                               float *y) {
     matvec_lut(w, r0, r1, x, y, 6);
@@ -214,21 +272,24 @@ ANML_AVX2_INLINE void decode_lut(const struct anml_wrows *w, int64_t r0, int64_t
         const uint8_t *p = w->idx + (((e0 + pre) * bits) >> 3);
         int64_t n = k - pre;
         o += pre;
-        for (int64_t i = 0; i < n; i += 32) {
-            int64_t m = n - i < 32 ? n - i : 32;
-            __m512i h = dec32(p + i / 8 * bits, m, bits, &t);
-            __m512 f0 = _mm512_cvtph_ps(_mm512_castsi512_si256(h));
-            __m512 f1 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1));
-            if (m == 32) {
-                _mm512_storeu_ps(o + i, f0);
-                _mm512_storeu_ps(o + i + 16, f1);
-            } else {
-                __mmask32 mm = (__mmask32)((1u << m) - 1u);
-                _mm512_mask_storeu_ps(o + i, (__mmask16)mm, f0);
-                _mm512_mask_storeu_ps(o + i + 16, (__mmask16)(mm >> 16), f1);
+        for (int64_t i = 0; i < n; i += 64) {
+            int64_t m = n - i < 64 ? n - i : 64;
+            __m128i q[8];
+            dec64(p + i / 8 * bits, m, bits, &t, q);
+            for (int g = 0; g < 8 && 8 * g < m; g++) {
+                __m256 f = _mm256_cvtph_ps(q[g]);
+                if (m - 8 * g >= 8) {
+                    _mm256_storeu_ps(o + i + 8 * g, f);
+                } else {
+                    _mm256_mask_storeu_ps(o + i + 8 * g, (__mmask8)((1u << (m - 8 * g)) - 1u), f);
+                }
             }
         }
     }
+}
+
+void anml__avx512_decode_lut4(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst) {
+    decode_lut(w, r0, r1, dst, 4);
 }
 
 void anml__avx512_decode_lut6(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst) {
