@@ -5,7 +5,7 @@
  * ("kern: ...").
  *
  * Preference: avx512 (AVX-512 F/BW/VL/VBMI on top of AVX2+FMA+F16C) > avx2 > ref. The avx512 set
- * is composed here, once: the avx2 table with the AVX-512 LUT kernels in place.
+ * is composed here, once: the avx2 table with the AVX-512 6- and 8-bit LUT kernels in place.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -40,10 +40,8 @@ static bool cpu_has_avx512(void) {
 static void compose_avx512(void) {
     g_avx512 = anml__kernels_avx2;
     g_avx512.name = "avx512";
-    g_avx512.matvec_lut4 = anml__avx512_matvec_lut4;
     g_avx512.matvec_lut6 = anml__avx512_matvec_lut6;
     g_avx512.matvec_lut8 = anml__avx512_matvec_lut8;
-    g_avx512.decode_lut4 = anml__avx512_decode_lut4;
     g_avx512.decode_lut6 = anml__avx512_decode_lut6;
     g_avx512.decode_lut8 = anml__avx512_decode_lut8;
 }

@@ -5,7 +5,7 @@
  *
  * Variants: src/kernels/ref/ (scalar C, always built, defines "correct"),
  * src/kernels/x86/avx2_*.c (AVX2 + FMA + F16C) and src/kernels/x86/avx512_*.c (the avx2 set with
- * AVX-512 F/BW/VL/VBMI table lookups for LUT rows), built with per-file flags on x86-64 only.
+ * AVX-512 F/BW/VL/VBMI table lookups for 6- and 8-bit LUT rows), built with per-file flags on x86-64 only.
  * dispatch.c fills one struct anml_kernels at first use from CPU detection;
  * ANML_KERNELS=ref|avx2|avx512 forces a variant. Nothing dispatches inside an inner loop.
  *
@@ -147,13 +147,10 @@ void anml__avx2_decode_lut4(const struct anml_wrows *w, int64_t r0, int64_t r1, 
 void anml__avx2_decode_lut6(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst);
 void anml__avx2_decode_lut8(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst);
 /* x86/avx512_lut.c: the "avx512" set is the avx2 set with these LUT kernels (dispatch.c) */
-void anml__avx512_matvec_lut4(const struct anml_wrows *w, int64_t r0, int64_t r1, const float *x,
-                              float *y);
 void anml__avx512_matvec_lut6(const struct anml_wrows *w, int64_t r0, int64_t r1, const float *x,
                               float *y);
 void anml__avx512_matvec_lut8(const struct anml_wrows *w, int64_t r0, int64_t r1, const float *x,
                               float *y);
-void anml__avx512_decode_lut4(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst);
 void anml__avx512_decode_lut6(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst);
 void anml__avx512_decode_lut8(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst);
 #endif

@@ -1,16 +1,16 @@
 /*
- * avx512_lut.c -- AVX-512 (F, BW, VL, VBMI) versions of the LUT-row kernels for 4-, 6- and 8-bit
+ * avx512_lut.c -- AVX-512 (F, BW, VL, VBMI) versions of the LUT-row kernels for 6- and 8-bit
  * indices: fused decode + dot (T = 1) and panel decoding. The "avx512" kernel set is the avx2 set
- * with these in place of its LUT entries (dispatch.c).
+ * with these in place of its 6- and 8-bit LUT entries (dispatch.c); 4-bit rows keep the AVX2
+ * PSHUFB kernels, which measured faster on Zen 4 than this scheme with 4-bit fields.
  *
  * The table lookup is done on bytes, 64 elements at a time: a row group's fp16 table is kept as
  * two byte planes (the entries' low and high bytes) in zmm registers, VPERMB looks up 64 entries
- * of a 64-byte plane per instruction (4- and 6-bit tables), VPERMT2B 128 entries (8-bit: two per
- * plane and a blend on index bit 7), and VPUNPCK{L,H}BW zips the planes back into fp16 words.
- * AVX2 needs one gather per 8 entries (6 and 8 bits) or PSHUFB on 16 (4 bits); this is 2-4x
- * faster on Zen 4 (bench_conv). Packed 4- and 6-bit fields are widened to bytes by a VPERMB that
- * puts each group of 8 fields in its own qword and a VPMULTISHIFTQB that extracts field j from
- * bit offset j * bits.
+ * of a 64-byte plane per instruction (6-bit tables), VPERMT2B 128 entries (8-bit: two per plane
+ * and a blend on index bit 7), and VPUNPCK{L,H}BW zips the planes back into fp16 words. AVX2
+ * needs one gather per 8 entries; this is about 3x faster on Zen 4 (bench_conv). Packed 6-bit
+ * fields are widened to bytes by a VPERMB that puts each group of 8 fields (6 bytes) in its own
+ * qword and a VPMULTISHIFTQB that extracts field j from bit offset 6j.
  *
  * Arithmetic is the avx2 kernels' exactly: the decoded fp16 values are widened in groups of 8 and
  * accumulated in element order with 256-bit FMAs in one 8-lane accumulator per row (element i in
@@ -27,7 +27,7 @@
 #include "kernels/kernels.h"
 #include "kernels/x86/avx2_util.h"
 
-/* One row group's table: byte planes (lo[0] / hi[0] for up to 64 entries; 8 bits: entries
+/* One row group's table: byte planes (lo[0] / hi[0] for 64 entries; 8 bits: entries
  * 64 * i .. 64 * i + 63 in lo[i] / hi[i]), and fp32 entries for the scalar prefix of rows that
  * do not start on a byte boundary. */
 struct tab512 {
@@ -63,23 +63,17 @@ static void tab_prepare(struct tab512 *t, const struct anml_wrows *w, int64_t id
 
 /* ---- 64 index fields -> 64 fp16 values ---- */
 
-/* VPERMB controls putting fields 8q .. 8q + 7 into qword q (4 bits: bytes 4q..4q+3; 6 bits:
- * bytes 6q..6q+5; the qword's other bytes repeat the last one and are never used), and the
- * VPMULTISHIFTQB offsets of field j within its qword. */
-static const uint8_t k_qw4[64] = {
-    0,  1,  2,  3,  3,  3,  3,  3,  4,  5,  6,  7,  7,  7,  7,  7,  8,  9,  10, 11, 11, 11,
-    11, 11, 12, 13, 14, 15, 15, 15, 15, 15, 16, 17, 18, 19, 19, 19, 19, 19, 20, 21, 22, 23,
-    23, 23, 23, 23, 24, 25, 26, 27, 27, 27, 27, 27, 28, 29, 30, 31, 31, 31, 31, 31,
-};
+/* The VPERMB control putting 6-bit fields 8q .. 8q + 7 (bytes 6q .. 6q + 5) into qword q (its
+ * last two bytes repeat byte 6q + 5 and are never used), and the VPMULTISHIFTQB offsets of field
+ * j within its qword. */
 static const uint8_t k_qw6[64] = {
     0,  1,  2,  3,  4,  5,  5,  5,  6,  7,  8,  9,  10, 11, 11, 11, 12, 13, 14, 15, 16, 17,
     17, 17, 18, 19, 20, 21, 22, 23, 23, 23, 24, 25, 26, 27, 28, 29, 29, 29, 30, 31, 32, 33,
     34, 35, 35, 35, 36, 37, 38, 39, 40, 41, 41, 41, 42, 43, 44, 45, 46, 47, 47, 47,
 };
-static const uint8_t k_shift4[8] = { 0, 4, 8, 12, 16, 20, 24, 28 };
 static const uint8_t k_shift6[8] = { 0, 6, 12, 18, 24, 30, 36, 42 };
 
-/* The n (1..64) fields at p (byte-aligned) as fp16 values in 8 groups of 8: q[g] holds elements
+/* The n (1..64) 6- or 8-bit fields at p (byte-aligned) as fp16 values in 8 groups of 8: q[g] holds elements
  * 8g .. 8g + 7; values past n are zero. Reads only the bytes that hold the n fields. */
 ANML_AVX2_INLINE void dec64(const uint8_t *p, int64_t n, int bits, const struct tab512 *t,
                             __m128i q[8]) {
@@ -89,10 +83,9 @@ ANML_AVX2_INLINE void dec64(const uint8_t *p, int64_t n, int bits, const struct 
     if (bits == 8) {
         idx = src;
     } else {
-        const uint8_t *qw = bits == 4 ? k_qw4 : k_qw6;
         uint64_t sh;
-        memcpy(&sh, bits == 4 ? k_shift4 : k_shift6, 8);
-        idx = _mm512_permutexvar_epi8(_mm512_loadu_si512(qw), src);
+        memcpy(&sh, k_shift6, 8);
+        idx = _mm512_permutexvar_epi8(_mm512_loadu_si512(k_qw6), src);
         idx = _mm512_multishift_epi64_epi8(_mm512_set1_epi64((long long)sh), idx);
     }
     __m512i lo, hi;
@@ -103,8 +96,7 @@ ANML_AVX2_INLINE void dec64(const uint8_t *p, int64_t n, int bits, const struct 
         hi = _mm512_mask_blend_epi8(b7, _mm512_permutex2var_epi8(t->hi[0], idx, t->hi[1]),
                                     _mm512_permutex2var_epi8(t->hi[2], idx, t->hi[3]));
     } else {
-        /* VPERMB uses the low 6 bits of each index byte: mask the fields to their width */
-        idx = _mm512_and_si512(idx, _mm512_set1_epi8((char)((1 << bits) - 1)));
+        /* VPERMB uses the low 6 bits of each index byte, exactly the field */
         lo = _mm512_permutexvar_epi8(idx, t->lo[0]);
         hi = _mm512_permutexvar_epi8(idx, t->hi[0]);
     }
@@ -235,11 +227,6 @@ ANML_AVX2_INLINE void matvec_lut(const struct anml_wrows *w, int64_t r0, int64_t
     }
 }
 
-void anml__avx512_matvec_lut4(const struct anml_wrows *w, int64_t r0, int64_t r1, const float *x,
-                              float *y) {
-    matvec_lut(w, r0, r1, x, y, 4);
-}
-
 void anml__avx512_matvec_lut6(const struct anml_wrows *w, int64_t r0, int64_t r1, const float *x,
                               float *y) {
     matvec_lut(w, r0, r1, x, y, 6);
@@ -286,10 +273,6 @@ ANML_AVX2_INLINE void decode_lut(const struct anml_wrows *w, int64_t r0, int64_t
             }
         }
     }
-}
-
-void anml__avx512_decode_lut4(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst) {
-    decode_lut(w, r0, r1, dst, 4);
 }
 
 void anml__avx512_decode_lut6(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst) {
