@@ -11,7 +11,13 @@
  *  - Pointers returned by anml are borrowed from the handle they came from unless the comment
  *    says "caller frees with anml_free".
  *  - The library never prints to stdout, never calls exit() and never aborts on bad input.
- *  - Logging is the only global state: see anml_log_set().
+ *  - Logging is the only global state: see anml_log_set(). (The kernel set, chosen once per
+ *    process, is fixed state: the best the CPU supports, or the one the environment variable
+ *    ANML_KERNELS=ref|avx2|avx512 names -- the only variable the library reads. It is logged at
+ *    INFO. Results of different kernel sets differ only by fp32 summation rounding.)
+ *  - Threads: contexts and sessions run conv, linear and matmul on a pool of worker threads
+ *    (anml_context_params.n_threads, anml_model_params.n_threads); results are bit-identical
+ *    for every thread count.
  */
 #ifndef ANML_H
 #define ANML_H

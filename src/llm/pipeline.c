@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "exec/exec.h"
+#include "kernels/kernels.h"
 #include "llm/model_internal.h"
 
 struct anml_session {
@@ -103,6 +104,7 @@ enum anml_status anml_session_create(const struct anml_model *m, struct anml_ses
         anml_session_free(s);
         return st;
     }
+    ANML_LOG_INFO("session: %d thread(s), %s kernels", (int)m->n_threads, anml__kernels()->name);
     *out = s;
     return ANML_OK;
 }
