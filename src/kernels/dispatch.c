@@ -1,6 +1,7 @@
 /*
- * dispatch.c -- chooses the kernel set once per process: CPU feature detection
- * (__builtin_cpu_supports on x86), overridden by the environment variable
+ * dispatch.c -- chooses the kernel set once per process: CPU feature detection (CPUID and
+ * XGETBV on x86: the instructions and the OS saving the wider registers; clang's
+ * __builtin_cpu_supports does not know "f16c"), overridden by the environment variable
  * ANML_KERNELS=ref|avx2|avx512 (the only one the library reads). The choice is logged at INFO
  * ("kern: ...").
  *
@@ -10,6 +11,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef ANML_HAVE_AVX2_KERNELS
+#  include <cpuid.h>
+#endif
 
 #include "core/core.h"
 #include "kernels/kernels.h"
@@ -25,16 +29,49 @@ static const char k_built[] = "ref";
 #endif
 
 #ifdef ANML_HAVE_AVX2_KERNELS
+struct cpu_features {
+    bool avx2, avx512;
+};
+
+static struct cpu_features cpu_detect(void) {
+    struct cpu_features f = { false, false };
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) {
+        return f;
+    }
+    bool osxsave = c & (1u << 27), fma = c & (1u << 12), f16c = c & (1u << 29);
+    if (!osxsave || __get_cpuid_max(0, NULL) < 7) {
+        return f;
+    }
+    unsigned xlo, xhi;
+    __asm__ __volatile__("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    (void)xhi;
+    bool os_ymm = (xlo & 0x6u) == 0x6u;   /* XMM and YMM state */
+    bool os_zmm = (xlo & 0xe6u) == 0xe6u; /* ... and opmask, ZMM_Hi256, Hi16_ZMM */
+    __cpuid_count(7, 0, a, b, c, d);
+    bool avx2 = b & (1u << 5);
+    bool avx512f = b & (1u << 16), avx512bw = b & (1u << 30), avx512vl = b & (1u << 31);
+    bool avx512vbmi = c & (1u << 1);
+    f.avx2 = os_ymm && avx2 && fma && f16c;
+    f.avx512 = f.avx2 && os_zmm && avx512f && avx512bw && avx512vl && avx512vbmi;
+    return f;
+}
+
+static pthread_once_t g_cpu_once = PTHREAD_ONCE_INIT;
+static struct cpu_features g_cpu;
+
+static void cpu_init(void) {
+    g_cpu = cpu_detect();
+}
+
 static bool cpu_has_avx2(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+    pthread_once(&g_cpu_once, cpu_init);
+    return g_cpu.avx2;
 }
 
 static bool cpu_has_avx512(void) {
-    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512vbmi");
+    pthread_once(&g_cpu_once, cpu_init);
+    return g_cpu.avx512;
 }
 
 static void compose_avx512(void) {
