@@ -136,9 +136,21 @@ static struct anml_threadpool *pool_for(const struct ex_call *c, double macs) {
     return macs >= (double)PAR_MIN_MACS ? c->pool : NULL;
 }
 
+/* Scratch sizes in floats from shapes that infer has not bounded yet: a product or sum that
+ * overflows (or a negative operand) gives -1, which carve_f32 reports as an overflow. */
+static int64_t smul(int64_t a, int64_t b) {
+    int64_t r;
+    return a < 0 || b < 0 || __builtin_mul_overflow(a, b, &r) ? -1 : r;
+}
+
+static int64_t sadd(int64_t a, int64_t b) {
+    int64_t r;
+    return a < 0 || b < 0 || __builtin_add_overflow(a, b, &r) ? -1 : r;
+}
+
 /* Floats per thread for a per-thread scratch of n floats (64-byte multiples). */
 static int64_t per_thread(int64_t n) {
-    return (n + 15) / 16 * 16;
+    return n < 0 || n > INT64_MAX - 15 ? -1 : (n + 15) / 16 * 16;
 }
 
 /* ---- weight rows ---- */
@@ -501,7 +513,7 @@ static bool conv_threaded(const struct conv_geom *g) {
 }
 
 static int64_t pw_thread_floats(const struct conv_geom *g) {
-    return per_thread(PANEL_ROWS * g->cin + PANEL_ROWS * g->out_sp);
+    return per_thread(sadd(smul(PANEL_ROWS, g->cin), smul(PANEL_ROWS, g->out_sp)));
 }
 
 static void conv_carve(struct carve *cv, const struct conv_geom *g, int32_t n_threads, float **xf,
@@ -509,7 +521,7 @@ static void conv_carve(struct carve *cv, const struct conv_geom *g, int32_t n_th
     *xf = carve_f32(cv, g->n * g->cin * g->in_sp);
     *wrow = carve_f32(cv, g->cin_g * g->k_sp);
     *orow = carve_f32(cv, g->out_sp > g->in_sp ? g->out_sp : g->in_sp);
-    *thr = conv_threaded(g) ? carve_f32(cv, n_threads * pw_thread_floats(g)) : NULL;
+    *thr = conv_threaded(g) ? carve_f32(cv, smul(n_threads, pw_thread_floats(g))) : NULL;
 }
 
 static enum anml_status conv_infer(struct ex_call *c, bool transpose) {
@@ -809,7 +821,7 @@ static enum anml_status linear_check(struct ex_call *c, struct linear_geom *g) {
 static void linear_carve(struct carve *cv, const struct linear_geom *g, int32_t n_threads,
                          float **xf, float **panels, float **of) {
     *xf = carve_f32(cv, g->m * g->din);
-    *panels = carve_f32(cv, n_threads * per_thread(PANEL_ROWS * g->din));
+    *panels = carve_f32(cv, smul(n_threads, per_thread(smul(PANEL_ROWS, g->din))));
     *of = carve_f32(cv, g->m * g->dout);
 }
 
@@ -825,7 +837,7 @@ static void linear_run_rows(void *arg, int32_t ith, int32_t nth) {
     const struct linear_geom *g = t->g;
     int64_t r0, r1;
     split_rows(g->dout, 8, ith, nth, &r0, &r1);
-    float *panel = t->panels + ith * per_thread(PANEL_ROWS * g->din);
+    float *panel = t->panels + ith * per_thread(smul(PANEL_ROWS, g->din));
     for (int64_t o = r0; o < r1; o += PANEL_ROWS) {
         int64_t rows = r1 - o < PANEL_ROWS ? r1 - o : PANEL_ROWS;
         /* of[m][o]: rows of W are columns of of */
@@ -1000,16 +1012,24 @@ static enum anml_status matmul_check(struct ex_call *c, struct matmul_geom *g,
 /* Per thread: the panel (X_eff rows [M, K], or Y_eff transposed [N, K] when x is streamed), a
  * row buffer (MM_YBLOCK rows of K when y rows are dotted in blocks, else one row) and the
  * outputs [M, N]; *per receives the floats of one thread's block. */
-static void matmul_carve(struct carve *cv, const struct matmul_geom *g, int32_t n_threads,
-                         float **scr, int64_t *per) {
+static void matmul_sizes(const struct matmul_geom *g, int64_t *panel, int64_t *row, int64_t *of) {
     int64_t r = g->k > g->m ? g->k : g->m;
     r = r > g->n ? r : g->n;
     if (!g->stream_x && g->ty) {
-        r = r > MM_YBLOCK * g->k ? r : MM_YBLOCK * g->k;
+        int64_t block = smul(MM_YBLOCK, g->k);
+        r = block < 0 || block > r ? block : r;
     }
-    int64_t panel = g->stream_x ? g->n * g->k : g->m * g->k;
-    *per = per_thread(panel) + per_thread(r) + per_thread(g->m * g->n);
-    *scr = carve_f32(cv, n_threads * *per);
+    *panel = per_thread(g->stream_x ? smul(g->n, g->k) : smul(g->m, g->k));
+    *row = per_thread(r);
+    *of = per_thread(smul(g->m, g->n));
+}
+
+static void matmul_carve(struct carve *cv, const struct matmul_geom *g, int32_t n_threads,
+                         float **scr, int64_t *per) {
+    int64_t panel, row, of;
+    matmul_sizes(g, &panel, &row, &of);
+    *per = sadd(sadd(panel, row), of);
+    *scr = carve_f32(cv, smul(n_threads, *per));
 }
 
 struct mm_task {
@@ -1083,15 +1103,11 @@ static void mm_segment(const struct mm_task *t, int64_t b, int64_t i0, int64_t i
 static void mm_run(void *arg, int32_t ith, int32_t nth) {
     const struct mm_task *t = arg;
     const struct matmul_geom *g = t->g;
-    int64_t per = t->per, M = g->m;
-    float *panel = t->scr + ith * per;
-    float *row = panel + per_thread(g->stream_x ? g->n * g->k : g->m * g->k);
-    int64_t r = g->k > g->m ? g->k : g->m;
-    r = r > g->n ? r : g->n;
-    if (!g->stream_x && g->ty) {
-        r = r > MM_YBLOCK * g->k ? r : MM_YBLOCK * g->k;
-    }
-    float *of = row + per_thread(r);
+    int64_t M = g->m, panel_f, row_f, of_f;
+    matmul_sizes(g, &panel_f, &row_f, &of_f);
+    float *panel = t->scr + ith * t->per;
+    float *row = panel + panel_f;
+    float *of = row + row_f;
     int64_t f0, f1;
     split_rows(g->n_batch * M, 1, ith, nth, &f0, &f1);
     while (f0 < f1 && M > 0) {
