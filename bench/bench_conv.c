@@ -43,8 +43,8 @@ static float rndf(void) { /* [-1, 1) */
 struct job {
     const struct anml_kernels *kt;
     const struct anml_wrows *w;
-    int64_t rows, k, t;
-    const float *xt; /* [T][K] */
+    int64_t rows, k, t, ld;
+    const float *xt; /* [T][K], rows ld apart */
     float *y;        /* [rows][T] */
     float *panels;   /* per thread PANEL_ROWS * K */
 };
@@ -54,14 +54,15 @@ static void run_rows(void *arg, int32_t ith, int32_t nth) {
     int64_t blocks = (j->rows + 7) / 8;
     int64_t r0 = blocks * ith / nth * 8, r1 = blocks * (ith + 1) / nth * 8;
     r1 = r1 < j->rows ? r1 : j->rows;
-    float *panel = j->panels + ith * PANEL_ROWS * j->k;
+    float *panel = j->panels + ith * PANEL_ROWS * j->ld;
     for (int64_t o = r0; o < r1; o += PANEL_ROWS) {
         int64_t n = r1 - o < PANEL_ROWS ? r1 - o : PANEL_ROWS;
         if (j->t == 1) {
             anml__kern_matvec(j->kt, j->w)(j->w, o, o + n, j->xt, j->y + o);
         } else {
-            anml__kern_decode(j->kt, j->w)(j->w, o, o + n, panel);
-            j->kt->gemm_f32(panel, j->k, n, j->xt, j->k, j->t, j->k, j->y + o * j->t, j->t, 1);
+            /* strides as the conv op uses them: rows not a multiple of 4 KiB apart */
+            anml__kern_decode(j->kt, j->w)(j->w, o, o + n, panel, j->ld);
+            j->kt->gemm_f32(panel, j->ld, n, j->xt, j->ld, j->t, j->k, j->y + o * j->t, j->t, 1);
         }
     }
 }
@@ -116,10 +117,10 @@ int main(int argc, char **argv) {
     uint16_t *f16 = malloc((size_t)(max_rows * max_k) * sizeof(uint16_t));
     uint8_t *idx = malloc((size_t)(max_rows * max_k));
     uint16_t *lut = malloc((size_t)(max_rows / 8 * 256) * sizeof(uint16_t));
-    float *xt = malloc((size_t)(MAX_T * max_k) * sizeof(float));
+    float *xt = malloc((size_t)(MAX_T * (max_k + 16)) * sizeof(float));
     float *yref = malloc((size_t)(max_rows * MAX_T) * sizeof(float));
     float *y = malloc((size_t)(max_rows * MAX_T) * sizeof(float));
-    float *panels = malloc((size_t)(2 * PANEL_ROWS * max_k) * sizeof(float));
+    float *panels = malloc((size_t)(2 * PANEL_ROWS * (max_k + 16)) * sizeof(float));
     if (!f16 || !idx || !lut || !xt || !yref || !y || !panels || !pools[1]) {
         fprintf(stderr, "out of memory\n");
         return 1;
@@ -131,7 +132,7 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < max_rows / 8 * 256; i++) {
         lut[i] = anml__fp32_to_fp16(rndf() * 0.05f);
     }
-    for (int64_t i = 0; i < MAX_T * max_k; i++) {
+    for (int64_t i = 0; i < MAX_T * (max_k + 16); i++) {
         xt[i] = rndf();
     }
     printf("conv 1x1 kernels: ms per call (median of 5), speed-ups vs ref on 1 thread\n");
@@ -158,10 +159,12 @@ int main(int argc, char **argv) {
                     w.lut = lut;
                     w.rows_per_table = 8;
                 }
+                int64_t ld = shapes[s][1] % 1024 == 0 ? shapes[s][1] + 16 : shapes[s][1];
                 struct job j = { .w = &w,
                                  .rows = shapes[s][0],
                                  .k = shapes[s][1],
                                  .t = ts[ti],
+                                 .ld = ld,
                                  .xt = xt,
                                  .panels = panels };
                 double ms[3][2] = { { 0 } };

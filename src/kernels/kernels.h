@@ -77,8 +77,11 @@ struct anml_wrows {
 /* y[r - r0] = sum_i W[r][i] * x[i] for r in [r0, r1): T = 1, a matrix-vector product. */
 typedef void (*anml_matvec_fn)(const struct anml_wrows *w, int64_t r0, int64_t r1, const float *x,
                                float *y);
-/* dst[(r - r0) * k + i] = W[r][i] as fp32 for r in [r0, r1) (exact: fp16 -> fp32 widening). */
-typedef void (*anml_decode_fn)(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst);
+/* dst[(r - r0) * ldd + i] = W[r][i] as fp32 for r in [r0, r1), i < k (exact: fp16 -> fp32
+ * widening); ldd >= k. (A row stride that is not a multiple of 4 KiB keeps the rows of a panel
+ * out of each other's L1 sets.) */
+typedef void (*anml_decode_fn)(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst,
+                               int64_t ldd);
 /* c[i * rs_c + j * cs_c] = sum_p a[i * lda + p] * b[j * ldb + p] for i < m, j < n: the dot form
  * of a GEMM (both operands k-contiguous). */
 typedef void (*anml_gemm_f32_fn)(const float *a, int64_t lda, int64_t m, const float *b,
@@ -143,16 +146,21 @@ void anml__avx2_matvec_lut6(const struct anml_wrows *w, int64_t r0, int64_t r1, 
                             float *y);
 void anml__avx2_matvec_lut8(const struct anml_wrows *w, int64_t r0, int64_t r1, const float *x,
                             float *y);
-void anml__avx2_decode_lut4(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst);
-void anml__avx2_decode_lut6(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst);
-void anml__avx2_decode_lut8(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst);
+void anml__avx2_decode_lut4(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst,
+                            int64_t ldd);
+void anml__avx2_decode_lut6(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst,
+                            int64_t ldd);
+void anml__avx2_decode_lut8(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst,
+                            int64_t ldd);
 /* x86/avx512_lut.c: the "avx512" set is the avx2 set with these LUT kernels (dispatch.c) */
 void anml__avx512_matvec_lut6(const struct anml_wrows *w, int64_t r0, int64_t r1, const float *x,
                               float *y);
 void anml__avx512_matvec_lut8(const struct anml_wrows *w, int64_t r0, int64_t r1, const float *x,
                               float *y);
-void anml__avx512_decode_lut6(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst);
-void anml__avx512_decode_lut8(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst);
+void anml__avx512_decode_lut6(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst,
+                              int64_t ldd);
+void anml__avx512_decode_lut8(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst,
+                              int64_t ldd);
 #endif
 
 /* ---- helpers shared by the variants (ref/ref_wrows.c) ---- */

@@ -149,8 +149,10 @@ static void check_matvec(int fmt_bits) {
         int64_t r0 = rnd_below(rows), r1 = r0 + 1 + rnd_below(rows - r0);
         float *y = malloc((size_t)rows * sizeof(float));
         float *y2 = malloc((size_t)rows * sizeof(float));
-        float *dec = malloc((size_t)(rows * k) * sizeof(float) + 4);
-        float *dec_ref = malloc((size_t)(rows * k) * sizeof(float) + 4);
+        /* decoded rows ldd apart; the gaps must stay untouched */
+        int64_t ldd = k + rnd_below(3);
+        float *dec = malloc((size_t)(rows * ldd) * sizeof(float));
+        float *dec_ref = malloc((size_t)(rows * ldd) * sizeof(float));
         float *y_avx2 = malloc((size_t)rows * sizeof(float));
         bool have_avx2 = false;
         for (int s = 0; s < g_n_sets; s++) {
@@ -177,14 +179,18 @@ static void check_matvec(int fmt_bits) {
             }
             assert_memory_equal(y, y2, (size_t)(r1 - r0) * sizeof(float));
             /* decode is exact: every set gives the same bits as the plain decoder */
-            de(&m.w, r0, r1, dec);
+            for (int64_t i = 0; i < rows * ldd; i++) {
+                dec[i] = -7.0f;
+            }
+            de(&m.w, r0, r1, dec, ldd);
             for (int64_t r = r0; r < r1; r++) {
-                for (int64_t i = 0; i < k; i++) {
-                    float want = welem(&m, r, i);
-                    if (memcmp(&want, &dec[(r - r0) * k + i], sizeof want) != 0) {
-                        fail_msg("decode [%s] bits %d k=%lld (%lld, %lld): got %a, want %a",
-                                 kt->name, fmt_bits, (long long)k, (long long)r, (long long)i,
-                                 (double)dec[(r - r0) * k + i], (double)want);
+                for (int64_t i = 0; i < ldd; i++) {
+                    float want = i < k ? welem(&m, r, i) : -7.0f;
+                    if (memcmp(&want, &dec[(r - r0) * ldd + i], sizeof want) != 0) {
+                        fail_msg("decode [%s] bits %d k=%lld ldd=%lld (%lld, %lld): got %a, want "
+                                 "%a",
+                                 kt->name, fmt_bits, (long long)k, (long long)ldd, (long long)r,
+                                 (long long)i, (double)dec[(r - r0) * ldd + i], (double)want);
                     }
                 }
             }
@@ -197,9 +203,9 @@ static void check_matvec(int fmt_bits) {
             }
             if (s == 0) {
                 /* ref's fused kernel is "decode, then anml__ref_dot_f32", bit for bit */
-                memcpy(dec_ref, dec, (size_t)((r1 - r0) * k) * sizeof(float));
+                memcpy(dec_ref, dec, (size_t)((r1 - r0) * ldd) * sizeof(float));
                 for (int64_t r = r0; r < r1; r++) {
-                    float want = anml__ref_dot_f32(dec_ref + (r - r0) * k, x, k);
+                    float want = anml__ref_dot_f32(dec_ref + (r - r0) * ldd, x, k);
                     assert_memory_equal(&want, &y[r - r0], sizeof want);
                 }
             }
@@ -251,7 +257,7 @@ static void conv_rows(const struct anml_kernels *kt, const struct anml_wrows *w,
         if (t == 1) {
             anml__kern_matvec(kt, w)(w, o, o + n, xt, y + o);
         } else {
-            anml__kern_decode(kt, w)(w, o, o + n, panel);
+            anml__kern_decode(kt, w)(w, o, o + n, panel, w->k);
             kt->gemm_f32(panel, w->k, n, xt, w->k, t, w->k, y + o * t, t, 1);
         }
     }
@@ -486,7 +492,7 @@ static void split_task(void *arg, int32_t ith, int32_t nth) {
         if (j->t == 1) {
             anml__kern_matvec(j->kt, j->w)(j->w, o, o + n, j->xt, j->y + o);
         } else {
-            anml__kern_decode(j->kt, j->w)(j->w, o, o + n, panel);
+            anml__kern_decode(j->kt, j->w)(j->w, o, o + n, panel, j->w->k);
             j->kt->gemm_f32(panel, j->w->k, n, j->xt, j->w->k, j->t, j->w->k, j->y + o * j->t, j->t,
                             1);
         }

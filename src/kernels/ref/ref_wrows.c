@@ -47,9 +47,10 @@ static void ref_matvec_f16(const struct anml_wrows *w, int64_t r0, int64_t r1, c
     }
 }
 
-static void ref_decode_f16(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst) {
+static void ref_decode_f16(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst,
+                           int64_t ldd) {
     for (int64_t r = r0; r < r1; r++) {
-        anml__ref_f16_to_f32(w->f16 + r * w->ld, w->k, dst + (r - r0) * w->k);
+        anml__ref_f16_to_f32(w->f16 + r * w->ld, w->k, dst + (r - r0) * ldd);
     }
 }
 
@@ -89,7 +90,8 @@ static void ref_matvec_lut(const struct anml_wrows *w, int64_t r0, int64_t r1, c
     }
 }
 
-static void ref_decode_lut(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst) {
+static void ref_decode_lut(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst,
+                           int64_t ldd) {
     float tab[256];
     int64_t tab_of = -1;
     for (int64_t r = r0; r < r1; r++) {
@@ -97,7 +99,7 @@ static void ref_decode_lut(const struct anml_wrows *w, int64_t r0, int64_t r1, f
             tab_of = r / w->rows_per_table;
             lut_table(w, r, tab);
         }
-        lut_decode_run(w, r, 0, w->k, tab, dst + (r - r0) * w->k);
+        lut_decode_run(w, r, 0, w->k, tab, dst + (r - r0) * ldd);
     }
 }
 

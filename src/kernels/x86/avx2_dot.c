@@ -82,9 +82,10 @@ static void avx2_cvt_f16(const uint16_t *src, int64_t n, float *dst) {
     }
 }
 
-static void avx2_decode_f16(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst) {
+static void avx2_decode_f16(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst,
+                            int64_t ldd) {
     for (int64_t r = r0; r < r1; r++) {
-        avx2_cvt_f16(w->f16 + r * w->ld, w->k, dst + (r - r0) * w->k);
+        avx2_cvt_f16(w->f16 + r * w->ld, w->k, dst + (r - r0) * ldd);
     }
 }
 
@@ -142,26 +143,28 @@ ANML_AVX2_INLINE void gemm_block(const float *a, int64_t lda, int mr, const floa
     }
 }
 
-/* One block of up to 4 rows against every column. */
-ANML_AVX2_INLINE void gemm_rows(const float *a, int64_t lda, int mr, const float *b, int64_t ldb,
-                                int64_t n, int64_t k, float *c, int64_t rs_c, int64_t cs_c) {
-    int64_t j = 0;
-    for (; j + 3 <= n; j += 3) {
-        gemm_block(a, lda, mr, b + j * ldb, ldb, 3, k, c + j * cs_c, rs_c, cs_c);
+/* Every row (blocks of 4, then single rows) against nr columns. */
+ANML_AVX2_INLINE void gemm_cols(const float *a, int64_t lda, int64_t m, const float *b, int64_t ldb,
+                                int nr, int64_t k, float *c, int64_t rs_c, int64_t cs_c) {
+    int64_t i = 0;
+    for (; i + 4 <= m; i += 4) {
+        gemm_block(a + i * lda, lda, 4, b, ldb, nr, k, c + i * rs_c, rs_c, cs_c);
     }
-    for (; j < n; j++) {
-        gemm_block(a, lda, mr, b + j * ldb, ldb, 1, k, c + j * cs_c, rs_c, cs_c);
+    for (; i < m; i++) {
+        gemm_block(a + i * lda, lda, 1, b, ldb, nr, k, c + i * rs_c, rs_c, cs_c);
     }
 }
 
+/* Columns outermost: the caller's a is a small decoded panel (a few rows, in L2) and b the
+ * activations (T columns, larger); sweeping all rows for each 3-column block reads b once. */
 static void avx2_gemm_f32(const float *a, int64_t lda, int64_t m, const float *b, int64_t ldb,
                           int64_t n, int64_t k, float *c, int64_t rs_c, int64_t cs_c) {
-    int64_t i = 0;
-    for (; i + 4 <= m; i += 4) {
-        gemm_rows(a + i * lda, lda, 4, b, ldb, n, k, c + i * rs_c, rs_c, cs_c);
+    int64_t j = 0;
+    for (; j + 3 <= n; j += 3) {
+        gemm_cols(a, lda, m, b + j * ldb, ldb, 3, k, c + j * cs_c, rs_c, cs_c);
     }
-    for (; i < m; i++) {
-        gemm_rows(a + i * lda, lda, 1, b, ldb, n, k, c + i * rs_c, rs_c, cs_c);
+    for (; j < n; j++) {
+        gemm_cols(a, lda, m, b + j * ldb, ldb, 1, k, c + j * cs_c, rs_c, cs_c);
     }
 }
 

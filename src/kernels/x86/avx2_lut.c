@@ -263,7 +263,7 @@ void anml__avx2_matvec_lut8(const struct anml_wrows *w, int64_t r0, int64_t r1, 
 /* ---- decoding rows into an fp32 panel ---- */
 
 ANML_AVX2_INLINE void decode_lut(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst,
-                                 int bits) {
+                                 int64_t ldd, int bits) {
     struct lut_tab t;
     tab_init(&t);
     int64_t k = w->k;
@@ -272,7 +272,7 @@ ANML_AVX2_INLINE void decode_lut(const struct anml_wrows *w, int64_t r0, int64_t
         if (id != t.id) {
             tab_prepare(&t, w, id, bits);
         }
-        float *o = dst + (r - r0) * k;
+        float *o = dst + (r - r0) * ldd;
         int64_t e0 = r * k;
         int64_t pre = misaligned_prefix(e0, bits);
         pre = pre < k ? pre : k;
@@ -311,14 +311,17 @@ ANML_AVX2_INLINE void decode_lut(const struct anml_wrows *w, int64_t r0, int64_t
     }
 }
 
-void anml__avx2_decode_lut4(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst) {
-    decode_lut(w, r0, r1, dst, 4);
+void anml__avx2_decode_lut4(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst,
+                            int64_t ldd) {
+    decode_lut(w, r0, r1, dst, ldd, 4);
 }
 
-void anml__avx2_decode_lut6(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst) {
-    decode_lut(w, r0, r1, dst, 6);
+void anml__avx2_decode_lut6(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst,
+                            int64_t ldd) {
+    decode_lut(w, r0, r1, dst, ldd, 6);
 }
 
-void anml__avx2_decode_lut8(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst) {
-    decode_lut(w, r0, r1, dst, 8);
+void anml__avx2_decode_lut8(const struct anml_wrows *w, int64_t r0, int64_t r1, float *dst,
+                            int64_t ldd) {
+    decode_lut(w, r0, r1, dst, ldd, 8);
 }
