@@ -136,8 +136,7 @@ enum anml_status anml__npy_parse(const uint8_t *buf, size_t len, const char *nam
                                  size_t *data_offset, size_t *nbytes, struct anml_error *err);
 /* Reads a .npy file; *data (caller frees with anml__free) holds *nbytes bytes. */
 enum anml_status anml__npy_read(const char *path, enum anml_dtype *dtype, int32_t *rank,
-                                int64_t *dims, void **data, size_t *nbytes,
-                                struct anml_error *err);
+                                int64_t *dims, void **data, size_t *nbytes, struct anml_error *err);
 /* Encodes a version-1.0 .npy image in memory (caller frees *out with anml__free). */
 enum anml_status anml__npy_encode(enum anml_dtype dtype, int32_t rank, const int64_t *dims,
                                   const void *data, uint8_t **out, size_t *out_len,
