@@ -636,12 +636,13 @@ static void pw_run(void *arg, int32_t ith, int32_t nth) {
             wjob_rows(&t->wj, o, o + rows, t->xt + n * T * ldx, ldx, T, panel, ybuf, T, 1);
             for (int64_t r = 0; r < rows; r++) {
                 float *yr = ybuf + r * T;
-                float bias = t->b ? ex_get_f32(t->b, o + r) : 0.0f;
+                float bias = t->b ? ex_get_f32(t->b, o + r) : 0.0f; /* (+0 turns -0 into +0) */
                 for (int64_t j = 0; j < T; j++) {
                     yr[j] += bias;
                 }
-                store_f32(t->out, (n * g->cout + o + r) * T, T, yr);
             }
+            /* the panel's output rows are contiguous in out ([N, Cout, D]) */
+            store_f32(t->out, (n * g->cout + o) * T, rows * T, ybuf);
         }
     }
 }
