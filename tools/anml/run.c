@@ -12,7 +12,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: anml run -m DIR (-p TEXT | --tokens ID,ID,...) [-n N] [--raw] [--print-ids]\n"
+            "usage: anml run -m DIR (-p TEXT | --tokens ID,ID,...) [-n N] [-t N] [--raw] [--print-ids]\n"
             "\n"
             "  -m, --model DIR   ANEMLL model directory (meta.yaml, embeddings, FFN chunks, LM "
             "head)\n"
@@ -20,6 +20,7 @@ static void usage(FILE *f) {
             "  --tokens LIST     prompt as comma-separated token ids instead of text\n"
             "  -n N              generate at most N tokens (default: until EOS or the context "
             "is full)\n"
+            "  -t, --threads N   worker threads (default 0: one per online core)\n"
             "  --raw             tokenize the prompt as given (the default until chat templates "
             "exist)\n"
             "  --print-ids       print generated token ids, one per line, instead of text\n");
@@ -93,6 +94,7 @@ static bool on_token(int32_t token, void *ud) {
 int anml_cli_run(int argc, char **argv) {
     const char *dir = NULL, *prompt = NULL, *tokens = NULL;
     long n_max = 0;
+    long n_threads = 0;
     bool print_ids = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -111,6 +113,13 @@ int anml_cli_run(int argc, char **argv) {
             n_max = strtol(argv[++i], &end, 10);
             if (*end || n_max < 0) {
                 fprintf(stderr, "anml run: -n expects a non-negative number\n");
+                return 2;
+            }
+        } else if ((!strcmp(a, "-t") || !strcmp(a, "--threads")) && has) {
+            char *end;
+            n_threads = strtol(argv[++i], &end, 10);
+            if (*end || n_threads < 0 || n_threads > 256) {
+                fprintf(stderr, "anml run: -t expects a thread count (0 = all cores)\n");
                 return 2;
             }
         } else if (!strcmp(a, "--raw")) {
@@ -139,7 +148,9 @@ int anml_cli_run(int argc, char **argv) {
         fprintf(stderr, "anml run: --tokens expects comma-separated token ids\n");
         goto done;
     }
-    if (anml_model_load(dir, NULL, &model, &err) != ANML_OK) {
+    struct anml_model_params mp = anml_model_params_default();
+    mp.n_threads = (int32_t)n_threads;
+    if (anml_model_load(dir, &mp, &model, &err) != ANML_OK) {
         fprintf(stderr, "anml run: %s%s%s\n", err.where, err.where[0] ? ": " : "", err.msg);
         goto done;
     }
