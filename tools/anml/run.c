@@ -11,19 +11,19 @@
 #include "cli.h"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: anml run -m DIR (-p TEXT | --tokens ID,ID,...) [-n N] [-t N] [--raw] [--print-ids]\n"
-            "\n"
-            "  -m, --model DIR   ANEMLL model directory (meta.yaml, embeddings, FFN chunks, LM "
-            "head)\n"
-            "  -p, --prompt TEXT prompt text (tokenized with the model's tokenizer.json)\n"
-            "  --tokens LIST     prompt as comma-separated token ids instead of text\n"
-            "  -n N              generate at most N tokens (default: until EOS or the context "
-            "is full)\n"
-            "  -t, --threads N   worker threads (default 0: one per online core)\n"
-            "  --raw             tokenize the prompt as given (the default until chat templates "
-            "exist)\n"
-            "  --print-ids       print generated token ids, one per line, instead of text\n");
+    fprintf(f, "usage: anml run -m DIR (-p TEXT | --tokens ID,ID,...) [-n N] [-t N] [--raw] "
+               "[--print-ids]\n"
+               "\n"
+               "  -m, --model DIR   ANEMLL model directory (meta.yaml, embeddings, FFN chunks, LM "
+               "head)\n"
+               "  -p, --prompt TEXT prompt text (tokenized with the model's tokenizer.json)\n"
+               "  --tokens LIST     prompt as comma-separated token ids instead of text\n"
+               "  -n N              generate at most N tokens (default: until EOS or the context "
+               "is full)\n"
+               "  -t, --threads N   worker threads (default 0: one per online core)\n"
+               "  --raw             tokenize the prompt as given (the default until chat templates "
+               "exist)\n"
+               "  --print-ids       print generated token ids, one per line, instead of text\n");
 }
 
 static double now_s(void) {
