@@ -452,18 +452,67 @@ static size_t value_bytes(const struct ex_tensor *t) {
     return (size_t)t->numel * anml__dtype_size(t->dtype);
 }
 
+/* ---- views ----
+ * reshape, squeeze, expand_dims and identity keep the bytes of their input in the same order: their
+ * result can share the input's memory instead of copying it (the op's run then finds the same
+ * pointer and copies nothing). Only inputs whose memory the plan owns or that never change qualify:
+ * activations (their life is extended to the view's) and constants. Function inputs and state
+ * buffers are left alone, so that outputs never point into caller or state memory. */
+static bool is_view_op(const struct ex_step *st) {
+    static const char *const k_views[] = { "reshape", "squeeze", "expand_dims", "identity" };
+    for (size_t i = 0; i < sizeof k_views / sizeof k_views[0]; i++) {
+        if (strcmp(st->op->type, k_views[i]) == 0) {
+            return st->n_outs == 1;
+        }
+    }
+    return false;
+}
+
+/* view_of[v] = the value whose memory v shares (its root), or -1. Extends roots' last use. */
+static void plan_views(struct ex_plan *p, const bool *aliased, int32_t *last_use,
+                       int32_t *view_of) {
+    for (int32_t s = 0; s < p->n_steps; s++) {
+        const struct ex_step *st = &p->steps[s];
+        if (!is_view_op(st)) {
+            continue;
+        }
+        struct ex_call c = {
+            .op = st->op, .n_args = st->n_args, .args = st->args, .values = p->values
+        };
+        const struct ex_tensor *x = ex_in(&c, "x");
+        int32_t o = st->out_vals[0];
+        if (!x || aliased[o]) {
+            continue;
+        }
+        int32_t xv = (int32_t)(x - p->values);
+        int32_t root = view_of[xv] >= 0 ? view_of[xv] : xv;
+        const struct ex_tensor *r = &p->values[root], *t = &p->values[o];
+        bool owned = (r->kind == EX_VALUE_ACT && !aliased[root]) ||
+                     (r->kind == EX_VALUE_CONST && r->data && !r->lut);
+        if (!owned || r->dtype != t->dtype || value_bytes(r) != value_bytes(t)) {
+            continue;
+        }
+        view_of[o] = root;
+        if (last_use[o] > last_use[root]) {
+            last_use[root] = last_use[o];
+        }
+    }
+}
+
 static enum anml_status plan_memory(struct ex_plan *p, struct anml_error *err) {
     int32_t *last_use = anml__malloc((size_t)(p->n_values ? p->n_values : 1) * sizeof(int32_t));
     size_t *offs = anml__calloc((size_t)(p->n_values ? p->n_values : 1), sizeof(size_t));
     struct mem_planner m = { 0 };
     bool *aliased = NULL;
+    int32_t *view_of = anml__malloc((size_t)(p->n_values ? p->n_values : 1) * sizeof(int32_t));
     enum anml_status st = ANML_OK;
-    if (!last_use || !offs) {
+    if (!last_use || !offs || !view_of) {
         st = anml__err(err, ANML_E_NOMEM, NULL, "out of memory");
         goto done;
     }
     for (int32_t v = 0; v < p->n_values; v++) {
         last_use[v] = -1;
+        view_of[v] = -1;
     }
     for (int32_t s = 0; s < p->n_steps; s++) {
         const struct ex_step *step = &p->steps[s];
@@ -488,11 +537,12 @@ static enum anml_status plan_memory(struct ex_plan *p, struct anml_error *err) {
     for (int32_t i = 0; i < p->n_alias; i++) {
         aliased[p->alias_val[i]] = true;
     }
+    plan_views(p, aliased, last_use, view_of);
     for (int32_t s = 0; s < p->n_steps; s++) {
         struct ex_step *step = &p->steps[s];
         for (int32_t o = 0; o < step->n_outs; o++) {
             int32_t v = step->out_vals[o];
-            if (aliased[v]) {
+            if (aliased[v] || view_of[v] >= 0) {
                 continue;
             }
             if (!mem_alloc(&m, value_bytes(&p->values[v]), &offs[v])) {
@@ -508,10 +558,12 @@ static enum anml_status plan_memory(struct ex_plan *p, struct anml_error *err) {
             st = anml__err(err, ANML_E_NOMEM, NULL, "out of memory");
             goto done;
         }
-        /* values whose last use is this step (inputs, or outputs nobody reads) die here */
+        /* values whose last use is this step (inputs, or outputs nobody reads) die here; a view
+         * keeps its root's memory alive */
         for (int32_t a = 0; a < step->n_args; a++) {
             for (int32_t b = 0; b < step->args[a].n; b++) {
                 int32_t v = step->args[a].vals[b];
+                v = view_of[v] >= 0 ? view_of[v] : v;
                 if (p->values[v].kind == EX_VALUE_ACT && last_use[v] == s && !aliased[v]) {
                     last_use[v] = -2; /* freed (a tuple may name a value twice) */
                     if (!mem_free(&m, offs[v], value_bytes(&p->values[v]))) {
@@ -523,7 +575,7 @@ static enum anml_status plan_memory(struct ex_plan *p, struct anml_error *err) {
         }
         for (int32_t o = 0; o < step->n_outs; o++) {
             int32_t v = step->out_vals[o];
-            if (last_use[v] == -1 && !aliased[v] &&
+            if (last_use[v] == -1 && !aliased[v] && view_of[v] < 0 &&
                 !mem_free(&m, offs[v], value_bytes(&p->values[v]))) {
                 st = anml__err(err, ANML_E_NOMEM, NULL, "out of memory");
                 goto done;
@@ -543,7 +595,14 @@ static enum anml_status plan_memory(struct ex_plan *p, struct anml_error *err) {
             p->values[v].data = aliased[v] ? NULL : p->act_mem + offs[v];
         }
     }
+    for (int32_t s = 0; s < p->n_steps; s++) { /* views last: their roots are placed now */
+        int32_t v = p->steps[s].out_vals[0];
+        if (p->steps[s].n_outs == 1 && view_of[v] >= 0) {
+            p->values[v].data = p->values[view_of[v]].data;
+        }
+    }
 done:
+    anml__free(view_of);
     anml__free(aliased);
     anml__free(m.blocks);
     anml__free(last_use);

@@ -129,7 +129,7 @@ static size_t esize(const struct ex_tensor *t) {
 }
 
 static void copy_bytes(void *dst, const void *src, size_t n) {
-    if (n > 0) {
+    if (n > 0 && dst != src) { /* a planned view shares its input's memory */
         memmove(dst, src, n);
     }
 }

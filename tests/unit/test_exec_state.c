@@ -146,6 +146,48 @@ static void test_kv_update_pattern(void **state) {
     anml_program_free(p);
 }
 
+/* A reshape shares its input's memory (a planned view): the input's memory must stay reserved
+ * for as long as the view is read, even after the input's own last use. */
+static const char *k_view =
+    "program(1.3)\n{\n"
+    "    func main<ios18>(tensor<fp32, [2, 3]> x) {\n"
+    "            tensor<fp32, [2, 3]> a = add(x = x, y = x)[name = string(\"a\")];\n"
+    "            tensor<fp32, [3, 2]> r = reshape(shape = tensor<int32, [2]>([3, 2]), x = "
+    "a)[name = string(\"r\")];\n"
+    "            tensor<fp32, [3, 2]> xr = reshape(shape = tensor<int32, [2]>([3, 2]), x = "
+    "x)[name = string(\"xr\")];\n"
+    "            tensor<fp32, [3, 2]> b = mul(x = xr, y = xr)[name = string(\"b\")];\n"
+    "            tensor<fp32, [3, 2]> c = mul(x = b, y = fp32(3))[name = string(\"c\")];\n"
+    "            tensor<fp32, [3, 2]> z = add(x = r, y = c)[name = string(\"z\")];\n"
+    "            tensor<fp32, [6]> flat = reshape(shape = tensor<int32, [1]>([6]), x = "
+    "z)[name = string(\"flat\")];\n"
+    "        } -> (flat, r);\n"
+    "}\n";
+
+static void test_views_keep_their_memory(void **state) {
+    (void)state;
+    struct anml_program *p = load(k_view);
+    struct anml_context *c;
+    struct anml_error err = { 0 };
+    assert_int_equal(anml_context_create(p, NULL, &c, &err), ANML_OK);
+    for (int round = 0; round < 2; round++) {
+        float x[6] = { 1, 2, 3, 4, 5, (float)(6 + round) };
+        struct anml_named_tensor in = { "x", { ANML_DTYPE_F32, 2, { 2, 3 }, x } };
+        assert_int_equal(anml_context_run(c, &in, 1, NULL), ANML_OK);
+        struct anml_tensor flat, r;
+        assert_int_equal(anml_context_output(c, "flat", &flat), ANML_OK);
+        assert_int_equal(anml_context_output(c, "r", &r), ANML_OK);
+        assert_int_equal(flat.rank, 1);
+        for (int i = 0; i < 6; i++) {
+            assert_true(((float *)flat.data)[i] == 2 * x[i] + 3 * x[i] * x[i]);
+            assert_true(((float *)r.data)[i] == 2 * x[i]);
+        }
+        assert_ptr_not_equal(r.data, x); /* never an alias of caller memory */
+    }
+    anml_context_free(c);
+    anml_program_free(p);
+}
+
 static void test_state_errors(void **state) {
     (void)state;
     struct anml_program *p = load(k_read_write);
@@ -182,6 +224,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_before_write_keeps_old_value),
         cmocka_unit_test(test_kv_update_pattern),
+        cmocka_unit_test(test_views_keep_their_memory),
         cmocka_unit_test(test_state_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
