@@ -368,3 +368,36 @@ void ex_request_scratch(struct ex_call *c, size_t bytes) {
         c->scratch_request = bytes;
     }
 }
+
+/* ---- scratch carving ---- */
+
+void *ex_carve_bytes(struct ex_carve *cv, int64_t n, size_t elem) {
+    size_t bytes;
+    if (n < 0 || !anml__mul_size((size_t)n, elem, &bytes) || !anml__add_size(bytes, 63, &bytes)) {
+        cv->overflow = true;
+        return NULL;
+    }
+    bytes &= ~(size_t)63; /* keep every buffer 64-byte aligned relative to the base */
+    void *p = cv->base ? cv->base + cv->used : NULL;
+    if (!anml__add_size(cv->used, bytes, &cv->used)) {
+        cv->overflow = true;
+    }
+    return p;
+}
+
+enum anml_status ex_carve_request(struct ex_call *c, const struct ex_carve *cv) {
+    if (cv->overflow) {
+        return ex_fail(c, ANML_E_SHAPE, "scratch memory size overflows");
+    }
+    ex_request_scratch(c, cv->used);
+    return ANML_OK;
+}
+
+/* An op whose buffers are all empty gets no scratch; a non-NULL base keeps zero-length
+ * memcpy/memset calls on those buffers well-defined. */
+static _Alignas(64) char k_no_scratch[64];
+
+struct ex_carve ex_carve_run(struct ex_call *c) {
+    struct ex_carve cv = { c->scratch ? (char *)c->scratch : k_no_scratch, 0, false };
+    return cv;
+}

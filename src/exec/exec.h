@@ -152,6 +152,21 @@ bool ex_broadcast(struct ex_call *c, const struct ex_tensor *a, const struct ex_
 /* Asks for `bytes` of scratch memory for run (call from infer). */
 void ex_request_scratch(struct ex_call *c, size_t bytes);
 
+/* Scratch carving: infer and run carve the same sequence of buffers; in infer (base NULL) only the
+ * total is computed and then requested with ex_carve_request, in run (ex_carve_run) the pointers
+ * are handed out. Every buffer is 64-byte aligned relative to the base. */
+struct ex_carve {
+    char *base;
+    size_t used;
+    bool overflow;
+};
+void *ex_carve_bytes(struct ex_carve *cv, int64_t n, size_t elem);
+static inline float *ex_carve_f32(struct ex_carve *cv, int64_t n) {
+    return (float *)ex_carve_bytes(cv, n, sizeof(float));
+}
+enum anml_status ex_carve_request(struct ex_call *c, const struct ex_carve *cv);
+struct ex_carve ex_carve_run(struct ex_call *c);
+
 /* Sets an error naming the op (type, name attribute, position) and returns ANML_E_SHAPE or the
  * given code. */
 enum anml_status ex_fail(struct ex_call *c, enum anml_status code, const char *fmt, ...)

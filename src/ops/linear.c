@@ -33,48 +33,6 @@
 /* Activation rows converted per block by matmul's streaming paths. */
 #define MM_YBLOCK 64
 
-/* ---- scratch carving ----
- * infer and run carve the same sequence of fp32 buffers: in infer (base NULL) only the total is
- * computed and requested, in run the pointers are handed out. */
-
-struct carve {
-    char *base;
-    size_t used;
-    bool overflow;
-};
-
-static float *carve_f32(struct carve *cv, int64_t n) {
-    size_t bytes;
-    if (n < 0 || !anml__mul_size((size_t)n, sizeof(float), &bytes) ||
-        !anml__add_size(bytes, 63, &bytes)) {
-        cv->overflow = true;
-        return NULL;
-    }
-    bytes &= ~(size_t)63; /* keep every buffer 64-byte aligned relative to the base */
-    float *p = cv->base ? (float *)(void *)(cv->base + cv->used) : NULL;
-    if (!anml__add_size(cv->used, bytes, &cv->used)) {
-        cv->overflow = true;
-    }
-    return p;
-}
-
-static enum anml_status carve_request(struct ex_call *c, const struct carve *cv) {
-    if (cv->overflow) {
-        return ex_fail(c, ANML_E_SHAPE, "scratch memory size overflows");
-    }
-    ex_request_scratch(c, cv->used);
-    return ANML_OK;
-}
-
-/* An op whose buffers are all empty gets no scratch; a non-NULL base keeps zero-length
- * memcpy/memset calls on those buffers well-defined. */
-static _Alignas(64) char k_no_scratch[64];
-
-static struct carve carve_run(struct ex_call *c) {
-    struct carve cv = { c->scratch ? (char *)c->scratch : k_no_scratch, 0, false };
-    return cv;
-}
-
 /* ---- element access helpers ---- */
 
 /* Elements [first, first + n) of t (row-major) as fp32: decoded from the palette for a compressed
@@ -530,14 +488,14 @@ static int64_t pw_thread_floats(const struct conv_geom *g) {
     return per_thread(sadd(smul(PANEL_ROWS, padded_ld(g->cin)), smul(PANEL_ROWS, g->out_sp)));
 }
 
-static void conv_carve(struct carve *cv, const struct conv_geom *g, int32_t n_threads, float **xf,
-                       float **wrow, float **orow, float **thr) {
+static void conv_carve(struct ex_carve *cv, const struct conv_geom *g, int32_t n_threads,
+                       float **xf, float **wrow, float **orow, float **thr) {
     /* the threaded path keeps xt rows at a padded stride */
-    *xf = carve_f32(cv, conv_threaded(g) ? smul(smul(g->n, g->in_sp), padded_ld(g->cin))
-                                         : g->n * g->cin * g->in_sp);
-    *wrow = carve_f32(cv, g->cin_g * g->k_sp);
-    *orow = carve_f32(cv, g->out_sp > g->in_sp ? g->out_sp : g->in_sp);
-    *thr = conv_threaded(g) ? carve_f32(cv, smul(n_threads, pw_thread_floats(g))) : NULL;
+    *xf = ex_carve_f32(cv, conv_threaded(g) ? smul(smul(g->n, g->in_sp), padded_ld(g->cin))
+                                            : g->n * g->cin * g->in_sp);
+    *wrow = ex_carve_f32(cv, g->cin_g * g->k_sp);
+    *orow = ex_carve_f32(cv, g->out_sp > g->in_sp ? g->out_sp : g->in_sp);
+    *thr = conv_threaded(g) ? ex_carve_f32(cv, smul(n_threads, pw_thread_floats(g))) : NULL;
 }
 
 static enum anml_status conv_infer(struct ex_call *c, bool transpose) {
@@ -560,10 +518,10 @@ static enum anml_status conv_infer(struct ex_call *c, bool transpose) {
         return ex_fail(c, ANML_E_SHAPE, "output shape overflows");
     }
     ex_set_shape(c->outs[0], x->dtype, x->rank, shape);
-    struct carve cv = { 0 };
+    struct ex_carve cv = { 0 };
     float *xf, *wrow, *orow, *thr;
     conv_carve(&cv, &g, c->n_threads, &xf, &wrow, &orow, &thr);
-    return carve_request(c, &cv);
+    return ex_carve_request(c, &cv);
 }
 
 static enum anml_status infer_conv(struct ex_call *c) {
@@ -657,7 +615,7 @@ static enum anml_status run_conv(struct ex_call *c) {
     const struct ex_tensor *w = ex_in(c, "weight");
     const struct ex_tensor *b = ex_in(c, "bias");
     struct ex_tensor *out = c->outs[0];
-    struct carve cv = carve_run(c);
+    struct ex_carve cv = ex_carve_run(c);
     float *xf, *wrow, *orow, *thr;
     conv_carve(&cv, &g, c->n_threads, &xf, &wrow, &orow, &thr);
     ANML_ASSERT(cv.used <= c->scratch_size);
@@ -755,7 +713,7 @@ static enum anml_status run_conv_transpose(struct ex_call *c) {
     const struct ex_tensor *x = ex_in(c, "x");
     const struct ex_tensor *w = ex_in(c, "weight");
     const struct ex_tensor *b = ex_in(c, "bias");
-    struct carve cv = carve_run(c);
+    struct ex_carve cv = ex_carve_run(c);
     float *xf, *wrow, *orow, *thr;
     conv_carve(&cv, &g, c->n_threads, &xf, &wrow, &orow, &thr);
     ANML_ASSERT(cv.used <= c->scratch_size);
@@ -839,11 +797,11 @@ static enum anml_status linear_check(struct ex_call *c, struct linear_geom *g) {
 
 /* x in fp32 [M, Din] (rows padded_ld(Din) apart), per thread a weight panel [PANEL_ROWS, Din]
  * (the same stride), the outputs [M, Dout]. */
-static void linear_carve(struct carve *cv, const struct linear_geom *g, int32_t n_threads,
+static void linear_carve(struct ex_carve *cv, const struct linear_geom *g, int32_t n_threads,
                          float **xf, float **panels, float **of) {
-    *xf = carve_f32(cv, smul(g->m, padded_ld(g->din)));
-    *panels = carve_f32(cv, smul(n_threads, per_thread(smul(PANEL_ROWS, padded_ld(g->din)))));
-    *of = carve_f32(cv, g->m * g->dout);
+    *xf = ex_carve_f32(cv, smul(g->m, padded_ld(g->din)));
+    *panels = ex_carve_f32(cv, smul(n_threads, per_thread(smul(PANEL_ROWS, padded_ld(g->din)))));
+    *of = ex_carve_f32(cv, g->m * g->dout);
 }
 
 struct linear_task {
@@ -885,10 +843,10 @@ static enum anml_status infer_linear(struct ex_call *c) {
     if (!ex_is_float(x->dtype)) {
         return ANML_OK;
     }
-    struct carve cv = { 0 };
+    struct ex_carve cv = { 0 };
     float *xf, *panels, *of;
     linear_carve(&cv, &g, c->n_threads, &xf, &panels, &of);
-    return carve_request(c, &cv);
+    return ex_carve_request(c, &cv);
 }
 
 static enum anml_status run_linear(struct ex_call *c) {
@@ -915,7 +873,7 @@ static enum anml_status run_linear(struct ex_call *c) {
         }
         return ANML_OK;
     }
-    struct carve cv = carve_run(c);
+    struct ex_carve cv = ex_carve_run(c);
     float *xf, *panels, *of;
     linear_carve(&cv, &g, c->n_threads, &xf, &panels, &of);
     ANML_ASSERT(cv.used <= c->scratch_size);
@@ -1048,12 +1006,12 @@ static void matmul_sizes(const struct matmul_geom *g, int64_t *panel, int64_t *r
     *of = per_thread(smul(g->m, g->n));
 }
 
-static void matmul_carve(struct carve *cv, const struct matmul_geom *g, int32_t n_threads,
+static void matmul_carve(struct ex_carve *cv, const struct matmul_geom *g, int32_t n_threads,
                          float **scr, int64_t *per) {
     int64_t panel, row, of;
     matmul_sizes(g, &panel, &row, &of);
     *per = sadd(sadd(panel, row), of);
-    *scr = carve_f32(cv, smul(n_threads, *per));
+    *scr = ex_carve_f32(cv, smul(n_threads, *per));
 }
 
 struct mm_task {
@@ -1168,11 +1126,11 @@ static enum anml_status infer_matmul(struct ex_call *c) {
     if (ex_is_int(x->dtype) && ex_is_int(y->dtype)) {
         return ANML_OK;
     }
-    struct carve cv = { 0 };
+    struct ex_carve cv = { 0 };
     float *scr;
     int64_t per;
     matmul_carve(&cv, &g, c->n_threads, &scr, &per);
-    return carve_request(c, &cv);
+    return ex_carve_request(c, &cv);
 }
 
 static void matmul_int(const struct matmul_geom *g, const struct ex_tensor *x,
@@ -1209,7 +1167,7 @@ static enum anml_status run_matmul(struct ex_call *c) {
         matmul_int(&g, x, y, out);
         return ANML_OK;
     }
-    struct carve cv = carve_run(c);
+    struct ex_carve cv = ex_carve_run(c);
     struct mm_task t = { .g = &g, .x = x, .y = y, .out = out, .kt = anml__kernels() };
     matmul_carve(&cv, &g, c->n_threads, &t.scr, &t.per);
     ANML_ASSERT(cv.used <= c->scratch_size);
@@ -1320,11 +1278,11 @@ static enum anml_status infer_einsum(struct ex_call *c) {
     int64_t shape[4] = { g.nn, g.c, g.hh, g.u };
     int32_t r = a->rank;
     ex_set_shape(c->outs[0], a->dtype, r, r == 4 ? shape : shape + 1);
-    struct carve cv = { 0 };
-    carve_f32(&cv, a->numel);
-    carve_f32(&cv, b->numel);
-    carve_f32(&cv, g.u);
-    return carve_request(c, &cv);
+    struct ex_carve cv = { 0 };
+    ex_carve_f32(&cv, a->numel);
+    ex_carve_f32(&cv, b->numel);
+    ex_carve_f32(&cv, g.u);
+    return ex_carve_request(c, &cv);
 }
 
 static enum anml_status run_einsum(struct ex_call *c) {
@@ -1335,10 +1293,10 @@ static enum anml_status run_einsum(struct ex_call *c) {
     }
     const struct ex_tensor *a = ex_in_at(c, "values", 0);
     const struct ex_tensor *b = ex_in_at(c, "values", 1);
-    struct carve cv = carve_run(c);
-    float *af = carve_f32(&cv, a->numel);
-    float *bf = carve_f32(&cv, b->numel);
-    float *orow = carve_f32(&cv, g.u);
+    struct ex_carve cv = ex_carve_run(c);
+    float *af = ex_carve_f32(&cv, a->numel);
+    float *bf = ex_carve_f32(&cv, b->numel);
+    float *orow = ex_carve_f32(&cv, g.u);
     ANML_ASSERT(cv.used <= c->scratch_size);
     load_f32(a, 0, a->numel, af);
     load_f32(b, 0, b->numel, bf);
@@ -1445,13 +1403,13 @@ static enum anml_status sdpa_check(struct ex_call *c, struct sdpa_geom *g) {
     return ANML_OK;
 }
 
-static void sdpa_carve(struct carve *cv, const struct sdpa_geom *g, float **qf, float **kf,
+static void sdpa_carve(struct ex_carve *cv, const struct sdpa_geom *g, float **qf, float **kf,
                        float **vf, float **sc, float **orow) {
-    *qf = carve_f32(cv, g->l * g->e);
-    *kf = carve_f32(cv, g->s * g->e);
-    *vf = carve_f32(cv, g->s * g->ev);
-    *sc = carve_f32(cv, g->s);
-    *orow = carve_f32(cv, g->ev);
+    *qf = ex_carve_f32(cv, g->l * g->e);
+    *kf = ex_carve_f32(cv, g->s * g->e);
+    *vf = ex_carve_f32(cv, g->s * g->ev);
+    *sc = ex_carve_f32(cv, g->s);
+    *orow = ex_carve_f32(cv, g->ev);
 }
 
 static enum anml_status infer_sdpa(struct ex_call *c) {
@@ -1465,10 +1423,10 @@ static enum anml_status infer_sdpa(struct ex_call *c) {
     memcpy(shape, q->shape, sizeof shape);
     shape[q->rank - 1] = g.ev;
     ex_set_shape(c->outs[0], q->dtype, q->rank, shape);
-    struct carve cv = { 0 };
+    struct ex_carve cv = { 0 };
     float *qf, *kf, *vf, *sc, *orow;
     sdpa_carve(&cv, &g, &qf, &kf, &vf, &sc, &orow);
-    return carve_request(c, &cv);
+    return ex_carve_request(c, &cv);
 }
 
 static enum anml_status run_sdpa(struct ex_call *c) {
@@ -1481,7 +1439,7 @@ static enum anml_status run_sdpa(struct ex_call *c) {
     const struct ex_tensor *k = ex_in(c, "key");
     const struct ex_tensor *v = ex_in(c, "value");
     const struct ex_tensor *mask = ex_in(c, "attn_mask");
-    struct carve cv = carve_run(c);
+    struct ex_carve cv = ex_carve_run(c);
     float *qf, *kf, *vf, *sc, *orow;
     sdpa_carve(&cv, &g, &qf, &kf, &vf, &sc, &orow);
     ANML_ASSERT(cv.used <= c->scratch_size);

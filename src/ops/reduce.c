@@ -21,49 +21,6 @@
 
 #include "exec/exec.h"
 
-/* ---- scratch carving: the same sequence in infer (sizing, base NULL) and run (pointers) ---- */
-
-struct carve {
-    char *base;
-    size_t used;
-    bool overflow;
-};
-
-static void *carve_bytes(struct carve *cv, int64_t n, size_t elem) {
-    size_t bytes;
-    if (n < 0 || !anml__mul_size((size_t)n, elem, &bytes) || !anml__add_size(bytes, 63, &bytes)) {
-        cv->overflow = true;
-        return NULL;
-    }
-    bytes &= ~(size_t)63;
-    void *p = cv->base ? cv->base + cv->used : NULL;
-    if (!anml__add_size(cv->used, bytes, &cv->used)) {
-        cv->overflow = true;
-    }
-    return p;
-}
-
-static float *carve_f32(struct carve *cv, int64_t n) {
-    return carve_bytes(cv, n, sizeof(float));
-}
-
-static enum anml_status carve_request(struct ex_call *c, const struct carve *cv) {
-    if (cv->overflow) {
-        return ex_fail(c, ANML_E_SHAPE, "scratch memory size overflows");
-    }
-    ex_request_scratch(c, cv->used);
-    return ANML_OK;
-}
-
-/* An op whose buffers are all empty gets no scratch; a non-NULL base keeps zero-length
- * memcpy/memset calls on those buffers well-defined. */
-static _Alignas(64) char k_no_scratch[64];
-
-static struct carve carve_run(struct ex_call *c) {
-    struct carve cv = { c->scratch ? (char *)c->scratch : k_no_scratch, 0, false };
-    return cv;
-}
-
 /* ---- parameter helpers ---- */
 
 static bool is_float_or_i32(enum anml_dtype dt) {
@@ -266,16 +223,16 @@ static enum anml_status red_check(struct ex_call *c, struct red_geom *g) {
     return ANML_OK;
 }
 
-static void red_carve(struct carve *cv, const struct ex_tensor *x, const struct red_geom *g,
+static void red_carve(struct ex_carve *cv, const struct ex_tensor *x, const struct red_geom *g,
                       float **xf, float **acc, int64_t **iacc) {
     *xf = NULL;
     *acc = NULL;
     *iacc = NULL;
     if (g->int_path) {
-        *iacc = carve_bytes(cv, g->n_out, sizeof(int64_t));
+        *iacc = ex_carve_bytes(cv, g->n_out, sizeof(int64_t));
     } else {
-        *xf = carve_f32(cv, x->numel);
-        *acc = carve_f32(cv, 2 * g->n_out); /* accumulator + the max of log_sum_exp */
+        *xf = ex_carve_f32(cv, x->numel);
+        *acc = ex_carve_f32(cv, 2 * g->n_out); /* accumulator + the max of log_sum_exp */
     }
 }
 
@@ -296,11 +253,11 @@ static enum anml_status infer_reduce(struct ex_call *c) {
         }
     }
     ex_set_shape(c->outs[0], x->dtype, rank, shape);
-    struct carve cv = { 0 };
+    struct ex_carve cv = { 0 };
     float *xf, *acc;
     int64_t *iacc;
     red_carve(&cv, x, &g, &xf, &acc, &iacc);
-    return carve_request(c, &cv);
+    return ex_carve_request(c, &cv);
 }
 
 static void reduce_int(enum red_kind k, const struct ex_tensor *x, const struct red_geom *g,
@@ -345,7 +302,7 @@ static enum anml_status run_reduce(struct ex_call *c) {
     enum red_kind k = red_kind_of(c);
     const struct ex_tensor *x = ex_in(c, "x");
     struct ex_tensor *out = c->outs[0];
-    struct carve cv = carve_run(c);
+    struct ex_carve cv = ex_carve_run(c);
     float *xf, *acc;
     int64_t *iacc;
     red_carve(&cv, x, &g, &xf, &acc, &iacc);
@@ -520,9 +477,9 @@ static enum anml_status infer_softmax(struct ex_call *c) {
         return ANML_E_SHAPE;
     }
     ex_set_shape(c->outs[0], x->dtype, x->rank, x->shape);
-    struct carve cv = { 0 };
-    carve_f32(&cv, len);
-    return carve_request(c, &cv);
+    struct ex_carve cv = { 0 };
+    ex_carve_f32(&cv, len);
+    return ex_carve_request(c, &cv);
 }
 
 /* In place over one row: exp(v - max) / sum. */
@@ -549,8 +506,8 @@ static enum anml_status run_softmax(struct ex_call *c) {
         return ANML_E_SHAPE;
     }
     struct ex_tensor *out = c->outs[0];
-    struct carve cv = carve_run(c);
-    float *row = carve_f32(&cv, len);
+    struct ex_carve cv = ex_carve_run(c);
+    float *row = ex_carve_f32(&cv, len);
     ANML_ASSERT(cv.used <= c->scratch_size);
     for (int64_t o = 0; o < outer; o++) {
         for (int64_t i = 0; i < inner; i++) {
@@ -643,12 +600,12 @@ static enum anml_status ln_check(struct ex_call *c, struct ln_geom *g) {
     return ANML_OK;
 }
 
-static void ln_carve(struct carve *cv, const struct ex_tensor *x, const struct ln_geom *g,
+static void ln_carve(struct ex_carve *cv, const struct ex_tensor *x, const struct ln_geom *g,
                      float **xf, float **mean, float **rstd, float **gb) {
-    *xf = carve_f32(cv, x->numel);
-    *mean = carve_f32(cv, g->n_groups);
-    *rstd = carve_f32(cv, g->n_groups);
-    *gb = carve_f32(cv, 2 * g->count);
+    *xf = ex_carve_f32(cv, x->numel);
+    *mean = ex_carve_f32(cv, g->n_groups);
+    *rstd = ex_carve_f32(cv, g->n_groups);
+    *gb = ex_carve_f32(cv, 2 * g->count);
 }
 
 static enum anml_status infer_layer_norm(struct ex_call *c) {
@@ -659,10 +616,10 @@ static enum anml_status infer_layer_norm(struct ex_call *c) {
     }
     const struct ex_tensor *x = ex_in(c, "x");
     ex_set_shape(c->outs[0], x->dtype, x->rank, x->shape);
-    struct carve cv = { 0 };
+    struct ex_carve cv = { 0 };
     float *xf, *mean, *rstd, *gb;
     ln_carve(&cv, x, &g, &xf, &mean, &rstd, &gb);
-    return carve_request(c, &cv);
+    return ex_carve_request(c, &cv);
 }
 
 static enum anml_status run_layer_norm(struct ex_call *c) {
@@ -674,7 +631,7 @@ static enum anml_status run_layer_norm(struct ex_call *c) {
     const struct ex_tensor *x = ex_in(c, "x");
     const struct ex_tensor *gamma = ex_in(c, "gamma");
     const struct ex_tensor *beta = ex_in(c, "beta");
-    struct carve cv = carve_run(c);
+    struct ex_carve cv = ex_carve_run(c);
     float *xf, *mean, *rstd, *gb;
     ln_carve(&cv, x, &g, &xf, &mean, &rstd, &gb);
     ANML_ASSERT(cv.used <= c->scratch_size);
@@ -752,9 +709,9 @@ static enum anml_status infer_batch_norm(struct ex_call *c) {
     }
     const struct ex_tensor *x = ex_in(c, "x");
     ex_set_shape(c->outs[0], x->dtype, x->rank, x->shape);
-    struct carve cv = { 0 };
-    carve_f32(&cv, g.inner);
-    return carve_request(c, &cv);
+    struct ex_carve cv = { 0 };
+    ex_carve_f32(&cv, g.inner);
+    return ex_carve_request(c, &cv);
 }
 
 static enum anml_status run_batch_norm(struct ex_call *c) {
@@ -766,8 +723,8 @@ static enum anml_status run_batch_norm(struct ex_call *c) {
     const struct ex_tensor *x = ex_in(c, "x");
     const struct ex_tensor *mean = ex_in(c, "mean"), *var = ex_in(c, "variance");
     const struct ex_tensor *gamma = ex_in(c, "gamma"), *beta = ex_in(c, "beta");
-    struct carve cv = carve_run(c);
-    float *row = carve_f32(&cv, g.inner);
+    struct ex_carve cv = ex_carve_run(c);
+    float *row = ex_carve_f32(&cv, g.inner);
     ANML_ASSERT(cv.used <= c->scratch_size);
     for (int64_t n = 0; n < g.n; n++) {
         for (int64_t ch = 0; ch < g.ch; ch++) {
@@ -808,9 +765,9 @@ static enum anml_status infer_instance_norm(struct ex_call *c) {
     }
     const struct ex_tensor *x = ex_in(c, "x");
     ex_set_shape(c->outs[0], x->dtype, x->rank, x->shape);
-    struct carve cv = { 0 };
-    carve_f32(&cv, g.inner);
-    return carve_request(c, &cv);
+    struct ex_carve cv = { 0 };
+    ex_carve_f32(&cv, g.inner);
+    return ex_carve_request(c, &cv);
 }
 
 static enum anml_status run_instance_norm(struct ex_call *c) {
@@ -821,8 +778,8 @@ static enum anml_status run_instance_norm(struct ex_call *c) {
     }
     const struct ex_tensor *x = ex_in(c, "x");
     const struct ex_tensor *gamma = ex_in(c, "gamma"), *beta = ex_in(c, "beta");
-    struct carve cv = carve_run(c);
-    float *row = carve_f32(&cv, g.inner);
+    struct ex_carve cv = ex_carve_run(c);
+    float *row = ex_carve_f32(&cv, g.inner);
     ANML_ASSERT(cv.used <= c->scratch_size);
     for (int64_t n = 0; n < g.n; n++) {
         for (int64_t ch = 0; ch < g.ch; ch++) {
@@ -857,9 +814,9 @@ static enum anml_status infer_l2_norm(struct ex_call *c) {
         return ANML_E_SHAPE;
     }
     ex_set_shape(c->outs[0], x->dtype, x->rank, x->shape);
-    struct carve cv = { 0 };
-    carve_f32(&cv, x->shape[x->rank - 1] * x->shape[x->rank - 2] * x->shape[x->rank - 3]);
-    return carve_request(c, &cv);
+    struct ex_carve cv = { 0 };
+    ex_carve_f32(&cv, x->shape[x->rank - 1] * x->shape[x->rank - 2] * x->shape[x->rank - 3]);
+    return ex_carve_request(c, &cv);
 }
 
 static enum anml_status run_l2_norm(struct ex_call *c) {
@@ -870,8 +827,8 @@ static enum anml_status run_l2_norm(struct ex_call *c) {
     }
     int64_t inner = x->shape[x->rank - 1] * x->shape[x->rank - 2] * x->shape[x->rank - 3];
     int64_t outer = inner > 0 ? x->numel / inner : 0;
-    struct carve cv = carve_run(c);
-    float *row = carve_f32(&cv, inner);
+    struct ex_carve cv = ex_carve_run(c);
+    float *row = ex_carve_f32(&cv, inner);
     ANML_ASSERT(cv.used <= c->scratch_size);
     for (int64_t o = 0; o < outer; o++) {
         ex_to_f32(x, o * inner, inner, row);
@@ -919,9 +876,9 @@ static enum anml_status infer_lrn(struct ex_call *c) {
     }
     const struct ex_tensor *x = ex_in(c, "x");
     ex_set_shape(c->outs[0], x->dtype, x->rank, x->shape);
-    struct carve cv = { 0 };
-    carve_f32(&cv, x->numel);
-    return carve_request(c, &cv);
+    struct ex_carve cv = { 0 };
+    ex_carve_f32(&cv, x->numel);
+    return ex_carve_request(c, &cv);
 }
 
 static enum anml_status run_lrn(struct ex_call *c) {
@@ -933,8 +890,8 @@ static enum anml_status run_lrn(struct ex_call *c) {
     const struct ex_tensor *x = ex_in(c, "x");
     struct chan_geom g;
     chan_split(x, &g);
-    struct carve cv = carve_run(c);
-    float *xf = carve_f32(&cv, x->numel);
+    struct ex_carve cv = ex_carve_run(c);
+    float *xf = ex_carve_f32(&cv, x->numel);
     ANML_ASSERT(cv.used <= c->scratch_size);
     ex_to_f32(x, 0, x->numel, xf);
     int64_t lo = (p.size - 1) / 2, hi = p.size / 2;
