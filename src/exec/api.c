@@ -24,6 +24,8 @@ struct anml_context {
     int32_t n_plans;
     int32_t current; /* plan of the last successful run, -1 before */
     struct anml_error err;
+    char
+        errmsg[sizeof(((struct anml_error *)0)->where) + sizeof(((struct anml_error *)0)->msg) + 2];
     struct anml_threadpool *pool; /* NULL: single-threaded */
     bool owns_pool;               /* else borrowed from a session */
     int32_t n_threads;
@@ -467,9 +469,9 @@ enum anml_status anml__context_create_pooled(const struct anml_program *prog, co
     return context_create(prog, fn, pool, 1, out, err);
 }
 
-enum anml_status anml_context_run(struct anml_context *ctx, const struct anml_named_tensor *inputs,
-                                  int32_t n_inputs, struct anml_state *state) {
-    memset(&ctx->err, 0, sizeof ctx->err);
+static enum anml_status context_run(struct anml_context *ctx,
+                                    const struct anml_named_tensor *inputs, int32_t n_inputs,
+                                    struct anml_state *state) {
     if (n_inputs < 0 || (n_inputs > 0 && !inputs)) {
         return anml__err(&ctx->err, ANML_E_INVALID_ARG, NULL, "bad input list");
     }
@@ -531,6 +533,18 @@ enum anml_status anml_context_run(struct anml_context *ctx, const struct anml_na
     return st;
 }
 
+enum anml_status anml_context_run(struct anml_context *ctx, const struct anml_named_tensor *inputs,
+                                  int32_t n_inputs, struct anml_state *state) {
+    memset(&ctx->err, 0, sizeof ctx->err);
+    ctx->errmsg[0] = '\0';
+    enum anml_status st = context_run(ctx, inputs, n_inputs, state);
+    if (st != ANML_OK) { /* "where: message" when the error has a position (model.mil:line:col) */
+        snprintf(ctx->errmsg, sizeof ctx->errmsg, "%s%s%s", ctx->err.where,
+                 ctx->err.where[0] ? ": " : "", ctx->err.msg);
+    }
+    return st;
+}
+
 static void to_public(const struct ex_tensor *t, struct anml_tensor *out) {
     memset(out, 0, sizeof *out);
     out->dtype = t->dtype;
@@ -573,5 +587,5 @@ enum anml_status anml_context_output(const struct anml_context *ctx, const char 
 }
 
 const char *anml_context_errmsg(const struct anml_context *ctx) {
-    return ctx->err.msg;
+    return ctx->errmsg;
 }
