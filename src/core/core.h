@@ -23,6 +23,11 @@ enum anml_status anml__err(struct anml_error *err, enum anml_status code, const 
                            const char *fmt, ...) ANML_PRINTF(4, 5);
 enum anml_status anml__verr(struct anml_error *err, enum anml_status code, const char *where,
                             const char *fmt, va_list ap) ANML_PRINTF(4, 0);
+/* "<base>: <field>: <reason>" (just "<base>: <reason>" when field is NULL or empty), with
+ * where = path: errors about one field of a JSON/YAML file. */
+enum anml_status anml__verr_field(struct anml_error *err, enum anml_status code, const char *path,
+                                  const char *base, const char *field, const char *fmt, va_list ap)
+    ANML_PRINTF(6, 0);
 /* Prefixes err->msg with "<prefix>: " (used to add context such as a const's name). */
 void anml__err_prefix(struct anml_error *err, const char *fmt, ...) ANML_PRINTF(2, 3);
 

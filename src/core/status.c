@@ -46,6 +46,17 @@ enum anml_status anml__err(struct anml_error *err, enum anml_status code, const 
     return code;
 }
 
+enum anml_status anml__verr_field(struct anml_error *err, enum anml_status code, const char *path,
+                                  const char *base, const char *field, const char *fmt,
+                                  va_list ap) {
+    char reason[384];
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    if (field && field[0]) {
+        return anml__err(err, code, path, "%s: %s: %s", base, field, reason);
+    }
+    return anml__err(err, code, path, "%s: %s", base, reason);
+}
+
 void anml__err_prefix(struct anml_error *err, const char *fmt, ...) {
     if (!err) {
         return;

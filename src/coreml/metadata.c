@@ -30,15 +30,11 @@ static enum anml_status merr(struct meta *m, enum anml_status code, const char *
 
 static enum anml_status merr(struct meta *m, enum anml_status code, const char *field,
                              const char *fmt, ...) {
-    char reason[384];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
+    enum anml_status st = anml__verr_field(m->err, code, m->filename, m->base, field, fmt, ap);
     va_end(ap);
-    if (field && field[0]) {
-        return anml__err(m->err, code, m->filename, "%s: %s: %s", m->base, field, reason);
-    }
-    return anml__err(m->err, code, m->filename, "%s: %s", m->base, reason);
+    return st;
 }
 
 static enum anml_status nomem(struct meta *m) {

@@ -1579,15 +1579,11 @@ static enum anml_status lerr(struct loader *ld, enum anml_status code, const cha
 
 static enum anml_status lerr(struct loader *ld, enum anml_status code, const char *field,
                              const char *fmt, ...) {
-    char reason[384];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
+    enum anml_status st = anml__verr_field(ld->err, code, ld->path, ld->base, field, fmt, ap);
     va_end(ap);
-    if (field && field[0]) {
-        return anml__err(ld->err, code, ld->path, "%s: %s: %s", ld->base, field, reason);
-    }
-    return anml__err(ld->err, code, ld->path, "%s: %s", ld->base, reason);
+    return st;
 }
 
 static enum anml_status nomem(struct loader *ld) {
